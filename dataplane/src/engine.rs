@@ -1,0 +1,432 @@
+//! The data plane as the control plane sees it: start workers and writers,
+//! open and close calls, add tracks and bind them to addresses. Every method
+//! here is slow-path; the workers never wait on any of it.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::codec::Codec;
+use crate::config::DataplaneConfig;
+use crate::demux::{BindError, DemuxTable, TrackRef};
+use crate::recording::layout::{new_recording_id, recording_dir};
+use crate::recording::meta::{rfc3339, CallIds, CallMeta, ParticipantMeta, SCHEMA_VERSION};
+use crate::ring;
+use crate::source::PacketSource;
+use crate::specs::{CallRef, TrackSpec, TrackTable, TracksExhausted};
+use crate::stats::{Counters, WorkerStats};
+use crate::worker::{WorkerCommand, WorkerCore};
+use crate::writer::{Writer, WriterCommand, WriterEvent};
+
+/// State the workers read: tables and counters. Everything in it is either
+/// read-mostly (tables) or written by exactly one thread (a worker's stats).
+pub struct Shared {
+    pub config: DataplaneConfig,
+    pub demux: DemuxTable,
+    pub tracks: TrackTable,
+    pub worker_stats: Vec<WorkerStats>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Errors of the engine's control API.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Tracks(#[from] TracksExhausted),
+    #[error("unknown call {0:?} (already ended?)")]
+    UnknownCall(CallRef),
+    #[error("invalid data plane configuration: {0}")]
+    Config(String),
+    #[error("cannot start thread: {0}")]
+    Thread(std::io::Error),
+    #[error("{0} packet sources for {1} workers")]
+    SourceCount(usize, usize),
+}
+
+/// What a new recording starts with.
+#[derive(Clone, Debug, Default)]
+pub struct CallSetup {
+    /// `siprec`, `cucm`, `sip` or `rtp`.
+    pub source: String,
+    pub ids: CallIds,
+    pub participants: Vec<ParticipantMeta>,
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Start time, ns since the epoch (capture time in replay).
+    pub started_at_ns: u64,
+    /// Write `call.pcap`; `None` follows the configuration.
+    pub pcap: Option<bool>,
+}
+
+/// A track to add to a call.
+#[derive(Clone, Debug, Default)]
+pub struct TrackSetup {
+    pub label: Option<String>,
+    /// Payload types from the SDP (dynamic ones included).
+    pub payload_types: Vec<(u8, Codec)>,
+    pub bindings: Vec<Binding>,
+}
+
+/// How packets find a track.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Binding {
+    /// Everything to this local address and port.
+    Port(SocketAddr),
+    /// On a shared local port, packets with this SSRC.
+    Ssrc(SocketAddr, u32),
+}
+
+/// An open recording.
+#[derive(Clone, Debug)]
+pub struct CallHandle {
+    pub call: CallRef,
+    pub recording_id: String,
+    pub dir: PathBuf,
+    writer: usize,
+}
+
+struct CallEntry {
+    writer: usize,
+    next_index: u32,
+    tracks: Vec<(TrackRef, Vec<Binding>)>,
+    pcap: bool,
+}
+
+/// A slot waiting for every worker to finish with it.
+struct Quarantined {
+    track: TrackRef,
+    /// Per worker, the `commands_done` value that means "done with it".
+    targets: Vec<u64>,
+}
+
+/// The running data plane.
+pub struct Engine {
+    shared: Arc<Shared>,
+    worker_cmds: Mutex<Vec<rtrb::Producer<WorkerCommand>>>,
+    cmds_sent: Mutex<Vec<u64>>,
+    writer_cmds: Vec<Sender<WriterCommand>>,
+    events: Receiver<WriterEvent>,
+    writer_threads: Mutex<Vec<JoinHandle<()>>>,
+    worker_threads: Mutex<Vec<JoinHandle<()>>>,
+    calls: Mutex<HashMap<CallRef, CallEntry>>,
+    quarantine: Mutex<VecDeque<Quarantined>>,
+    next_call: AtomicU64,
+    next_writer: AtomicUsize,
+}
+
+impl Engine {
+    /// Build the tables, rings and writer threads. Returns the worker cores
+    /// for the caller to run ([`Engine::spawn_workers`]) or drive inline.
+    pub fn start(config: DataplaneConfig) -> Result<(Engine, Vec<WorkerCore>), EngineError> {
+        if config.workers == 0 || config.writers == 0 {
+            return Err(EngineError::Config("workers and writers must be at least 1".into()));
+        }
+        if config.max_tracks == 0 || config.max_tracks > u32::MAX as usize / 2 {
+            return Err(EngineError::Config(format!("max_tracks {} is out of range", config.max_tracks)));
+        }
+        if config.ring_bytes < 64 * 1024 {
+            return Err(EngineError::Config(format!("ring_bytes {} is below 64 KiB", config.ring_bytes)));
+        }
+        let (nw, nwr) = (config.workers, config.writers);
+        let shared = Arc::new(Shared {
+            demux: DemuxTable::new(config.port_range, config.max_addresses, config.max_shared_streams),
+            tracks: TrackTable::new(config.max_tracks),
+            worker_stats: (0..nw).map(|_| WorkerStats::default()).collect(),
+            stop: Arc::new(AtomicBool::new(false)),
+            config,
+        });
+        // rings[worker][writer]
+        let mut producers: Vec<Vec<ring::RecordProducer>> = (0..nw).map(|_| Vec::new()).collect();
+        let mut consumers: Vec<Vec<ring::RecordConsumer>> = (0..nwr).map(|_| Vec::new()).collect();
+        for p in producers.iter_mut() {
+            for c in consumers.iter_mut() {
+                let (tx, rx) = ring::ring(shared.config.ring_bytes);
+                p.push(tx);
+                c.push(rx);
+            }
+        }
+        let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
+        let mut writer_cmds = Vec::new();
+        let mut writer_threads = Vec::new();
+        for (i, cons) in consumers.into_iter().enumerate() {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            writer_cmds.push(tx);
+            let w = Writer::new(cons, rx, ev_tx.clone(), shared.config.reorder_window, shared.config.flush_interval);
+            let h = std::thread::Builder::new()
+                .name(format!("mf-writer-{i}"))
+                .spawn(move || w.run())
+                .map_err(EngineError::Thread)?;
+            writer_threads.push(h);
+        }
+        let mut cores = Vec::new();
+        let mut worker_cmds = Vec::new();
+        for (i, rings) in producers.into_iter().enumerate() {
+            let (tx, rx) = rtrb::RingBuffer::new(65_536);
+            worker_cmds.push(tx);
+            cores.push(WorkerCore::new(i, shared.clone(), rings, rx));
+        }
+        let engine = Engine {
+            shared,
+            cmds_sent: Mutex::new(vec![0; nw]),
+            worker_cmds: Mutex::new(worker_cmds),
+            writer_cmds,
+            events: ev_rx,
+            writer_threads: Mutex::new(writer_threads),
+            worker_threads: Mutex::new(Vec::new()),
+            calls: Mutex::new(HashMap::new()),
+            quarantine: Mutex::new(VecDeque::new()),
+            next_call: AtomicU64::new(1),
+            next_writer: AtomicUsize::new(0),
+        };
+        Ok((engine, cores))
+    }
+
+    /// Run each core on its own thread with its source, pinned to the
+    /// configured core when there is one.
+    pub fn spawn_workers<S: PacketSource + 'static>(
+        &self,
+        cores: Vec<WorkerCore>,
+        sources: Vec<S>,
+    ) -> Result<(), EngineError> {
+        if cores.len() != sources.len() {
+            return Err(EngineError::SourceCount(sources.len(), cores.len()));
+        }
+        let pins = self.shared.config.worker_cores.clone();
+        let mut threads = self.worker_threads.lock().unwrap_or_else(|p| p.into_inner());
+        for (core, source) in cores.into_iter().zip(sources) {
+            let pin = pins.get(core.id).copied();
+            let h = std::thread::Builder::new()
+                .name(format!("mf-worker-{}", core.id))
+                .spawn(move || {
+                    if let Some(id) = pin {
+                        if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
+                            tracing::warn!(worker = core.id, core = id, "could not pin worker to core");
+                        }
+                    }
+                    core.run(source)
+                })
+                .map_err(EngineError::Thread)?;
+            threads.push(h);
+        }
+        Ok(())
+    }
+
+    /// The shared tables and counters.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Open a recording: its directory and `meta.json` appear at once.
+    pub fn open_call(&self, setup: CallSetup) -> Result<CallHandle, EngineError> {
+        let call = CallRef(self.next_call.fetch_add(1, Ordering::Relaxed));
+        let writer = self.next_writer.fetch_add(1, Ordering::Relaxed) % self.writer_cmds.len();
+        let recording_id = new_recording_id();
+        let cfg = &self.shared.config;
+        let dir = recording_dir(&cfg.recordings_dir, cfg.date_partitions, setup.started_at_ns, &recording_id);
+        let pcap = setup.pcap.unwrap_or(cfg.write_pcap);
+        let meta = CallMeta {
+            schema_version: SCHEMA_VERSION,
+            recording_id: recording_id.clone(),
+            source: setup.source,
+            call: setup.ids,
+            started_at: rfc3339(setup.started_at_ns),
+            participants: setup.participants,
+            extensions: setup.extensions,
+            ..CallMeta::default()
+        };
+        let _ = self.writer_cmds[writer].send(WriterCommand::OpenCall { call, dir: dir.clone(), meta: Box::new(meta), pcap });
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(call, CallEntry { writer, next_index: 0, tracks: Vec::new(), pcap });
+        Ok(CallHandle { call, recording_id, dir, writer })
+    }
+
+    /// Add a track and bind it. On a bind error nothing stays bound.
+    pub fn add_track(&self, handle: &CallHandle, setup: TrackSetup) -> Result<TrackRef, EngineError> {
+        self.reclaim();
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = calls.get_mut(&handle.call).ok_or(EngineError::UnknownCall(handle.call))?;
+        let track = self.shared.tracks.allocate()?;
+        let index = entry.next_index;
+        // Order matters: the writer learns of the track, then the spec is
+        // published, then the table points at it. A worker that finds the
+        // entry always finds the spec, and the writer the track.
+        let _ = self.writer_cmds[entry.writer].send(WriterCommand::AddTrack {
+            call: handle.call,
+            track,
+            index,
+            label: setup.label.clone(),
+        });
+        self.shared.tracks.publish(TrackSpec {
+            track,
+            call: handle.call,
+            index,
+            writer: entry.writer,
+            payload_types: setup.payload_types,
+            capture_pcap: entry.pcap,
+        });
+        let mut bound = Vec::new();
+        for b in &setup.bindings {
+            if let Err(e) = self.bind_one(*b, track) {
+                for done in &bound {
+                    self.unbind_one(*done);
+                }
+                // The track exists for the writer (an empty WAV says "this
+                // stream could not be received"); end it like any other.
+                entry.next_index += 1;
+                entry.tracks.push((track, Vec::new()));
+                return Err(e.into());
+            }
+            bound.push(*b);
+        }
+        entry.next_index += 1;
+        entry.tracks.push((track, bound));
+        Ok(track)
+    }
+
+    /// Bind another address to an existing track (e.g. after a re-INVITE).
+    pub fn bind(&self, handle: &CallHandle, track: TrackRef, b: Binding) -> Result<(), EngineError> {
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = calls.get_mut(&handle.call).ok_or(EngineError::UnknownCall(handle.call))?;
+        let Some((_, binds)) = entry.tracks.iter_mut().find(|(t, _)| *t == track) else {
+            return Err(EngineError::UnknownCall(handle.call));
+        };
+        self.bind_one(b, track)?;
+        binds.push(b);
+        Ok(())
+    }
+
+    fn bind_one(&self, b: Binding, track: TrackRef) -> Result<(), BindError> {
+        match b {
+            Binding::Port(a) => self.shared.demux.bind(a, track),
+            Binding::Ssrc(a, ssrc) => {
+                self.shared.demux.share(a)?;
+                self.shared.demux.bind_ssrc(a, ssrc, track)
+            }
+        }
+    }
+
+    fn unbind_one(&self, b: Binding) {
+        match b {
+            Binding::Port(a) => self.shared.demux.unbind(a),
+            Binding::Ssrc(a, ssrc) => self.shared.demux.unbind_ssrc(a, ssrc),
+        }
+    }
+
+    /// Store a file beside the recording (e.g. `metadata.xml`).
+    pub fn write_call_file(&self, handle: &CallHandle, name: &str, bytes: Vec<u8>) {
+        let _ = self.writer_cmds[handle.writer].send(WriterCommand::WriteFile {
+            call: handle.call,
+            name: name.to_string(),
+            bytes,
+        });
+    }
+
+    /// Change call-level metadata.
+    pub fn update_call(&self, handle: &CallHandle, update: impl FnOnce(&mut CallMeta) + Send + 'static) {
+        let _ = self.writer_cmds[handle.writer].send(WriterCommand::UpdateMeta { call: handle.call, update: Box::new(update) });
+    }
+
+    /// End the call: its ports stop matching at once, every worker hands in
+    /// its account of the tracks, and the writer closes the files.
+    pub fn end_call(&self, handle: &CallHandle, ended_at_ns: u64) -> Result<(), EngineError> {
+        let entry = self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&handle.call)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
+        {
+            let mut cmds = self.worker_cmds.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sent = self.cmds_sent.lock().unwrap_or_else(|p| p.into_inner());
+            let mut q = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+            for (track, binds) in &entry.tracks {
+                for b in binds {
+                    self.unbind_one(*b);
+                }
+                self.shared.tracks.withdraw(*track);
+                for (w, tx) in cmds.iter_mut().enumerate() {
+                    let mut cmd = WorkerCommand::EndTrack { track: *track, writer: entry.writer };
+                    // The command ring holds 64k entries; if a worker is
+                    // wedged we wait rather than lose the end of a track.
+                    loop {
+                        match tx.push(cmd) {
+                            Ok(()) => break,
+                            Err(rtrb::PushError::Full(c)) => {
+                                cmd = c;
+                                std::thread::yield_now();
+                            }
+                        }
+                    }
+                    sent[w] += 1;
+                }
+                q.push_back(Quarantined { track: *track, targets: sent.clone() });
+            }
+        }
+        let _ = self.writer_cmds[entry.writer].send(WriterCommand::EndCall { call: handle.call, ended_at_ns });
+        Ok(())
+    }
+
+    /// Return slots every worker is done with to the free list.
+    fn reclaim(&self) {
+        let mut q = self.quarantine.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(front) = q.front() {
+            let done = front
+                .targets
+                .iter()
+                .zip(&self.shared.worker_stats)
+                .all(|(target, s)| s.commands_done.load(Ordering::Acquire) >= *target);
+            if !done {
+                break;
+            }
+            self.shared.tracks.release(front.track);
+            q.pop_front();
+        }
+    }
+
+    /// Calls currently open.
+    pub fn open_calls(&self) -> Vec<CallRef> {
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
+    }
+
+    /// Recordings closed since the last call (non-blocking).
+    pub fn closed(&self) -> Vec<WriterEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// Wait for the next closed recording.
+    pub fn recv_closed(&self, timeout: std::time::Duration) -> Option<WriterEvent> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Per-worker counters.
+    pub fn worker_counters(&self) -> Vec<Counters> {
+        self.shared.worker_stats.iter().map(WorkerStats::snapshot).collect()
+    }
+
+    /// Stop workers, then writers once the rings are drained. Open calls are
+    /// closed and marked incomplete. Returns the recordings closed during
+    /// shutdown.
+    pub fn shutdown(self) -> Vec<WriterEvent> {
+        self.shared.stop.store(true, Ordering::Release);
+        for h in self.worker_threads.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            let _ = h.join();
+        }
+        // Dropping the command producers lets nothing else reach workers.
+        self.worker_cmds.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        for tx in &self.writer_cmds {
+            let _ = tx.send(WriterCommand::Shutdown);
+        }
+        for h in self.writer_threads.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            let _ = h.join();
+        }
+        self.events.try_iter().collect()
+    }
+}

@@ -1,0 +1,167 @@
+//! The `meta.json` schema. Scripts and integrations parse this file: field
+//! names are stable (see the README's schema section); add fields, never
+//! rename them.
+
+use serde::{Deserialize, Serialize};
+
+/// Schema version written into every `meta.json`.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Identifiers the call is known by elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallIds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sip_call_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cisco_guid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub siprec_session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x_refci: Option<String>,
+}
+
+/// A party to the recorded call.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ParticipantMeta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aor: Option<String>,
+    /// Labels of the tracks this participant is heard on.
+    #[serde(default)]
+    pub sends: Vec<String>,
+    /// Labels of the tracks this participant hears.
+    #[serde(default)]
+    pub receives: Vec<String>,
+}
+
+/// A contiguous stretch of one SSRC and codec inside a track's WAV.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SegmentMeta {
+    /// Sample offset of the segment's first sample in the WAV.
+    pub start_sample: u64,
+    pub samples: u64,
+    /// Silence inserted before the segment (wall-clock gap, capped).
+    pub gap_samples: u64,
+    pub ssrc: u32,
+    pub codec: String,
+    /// `start`, `ssrc_change`, `restart`, `timestamp_jump`, `codec_change`.
+    pub reason: String,
+    pub started_at: String,
+}
+
+/// One track (one direction of audio), one WAV file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrackMeta {
+    pub index: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// WAV path relative to the recording directory.
+    pub file: String,
+    /// Codec of the first segment (`PCMU`, `PCMA`), or `none` without audio.
+    pub codec: String,
+    pub clock_rate: u32,
+    /// First SSRC seen; absent when no RTP arrived.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssrc: Option<u32>,
+    /// Unique RTP packets received.
+    pub packets: u64,
+    /// Sequence numbers never received.
+    pub lost: u64,
+    pub duplicates: u64,
+    /// Received out of order and put in their place.
+    pub reordered: u64,
+    /// Received too late to be put in their place (silence there instead).
+    pub late: u64,
+    /// Not written because the writer could not keep up.
+    pub ring_drops: u64,
+    /// Packets with a payload type the track cannot record.
+    pub unsupported_packets: u64,
+    pub dtmf_packets: u64,
+    pub rtcp_packets: u64,
+    pub ssrc_changes: u64,
+    /// RFC 3550 interarrival jitter at the end of the track.
+    pub jitter_ms: f64,
+    /// Samples in the WAV (equals the RTP timestamp span for a single
+    /// segment; segments and their gaps add up otherwise).
+    pub samples: u64,
+    pub duration_seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seq: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_timestamp: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_timestamp: Option<u32>,
+    /// True when no RTP arrived for the track (the WAV is empty).
+    pub no_media: bool,
+    pub segments: Vec<SegmentMeta>,
+}
+
+/// The whole `meta.json`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallMeta {
+    pub schema_version: u32,
+    pub recording_id: String,
+    /// `siprec`, `cucm`, `sip` (plain INVITE), or `rtp` (no signalling seen).
+    pub source: String,
+    pub call: CallIds,
+    pub started_at: String,
+    /// Present once the recording is closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// False when the recording was cut short (crash, write error, shutdown
+    /// before the call ended); `errors` says why.
+    pub complete: bool,
+    #[serde(default)]
+    pub participants: Vec<ParticipantMeta>,
+    #[serde(default)]
+    pub tracks: Vec<TrackMeta>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcap: Option<String>,
+    /// SIPREC metadata documents kept next to the recording, in order.
+    #[serde(default)]
+    pub metadata_files: Vec<String>,
+    /// Vendor-specific facts (CUCM devices, Acme UCID, ...).
+    #[serde(default)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub errors: Vec<String>,
+}
+
+/// RFC 3339 UTC with millisecond precision for a time in ns since the epoch.
+pub fn rfc3339(ns: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let t = t.replace_nanosecond((t.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
+}
+
+/// Now, in ns since the epoch.
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_is_utc_millis() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn open_recording_has_no_ended_at() {
+        let m = CallMeta { recording_id: "x".into(), ..CallMeta::default() };
+        let v = serde_json::to_value(&m).unwrap();
+        assert!(v.get("ended_at").is_none());
+        assert!(v.get("tracks").unwrap().is_array());
+    }
+}

@@ -1,0 +1,219 @@
+//! RTP sequence-number accounting for one stream (one SSRC segment):
+//! extension past the 16-bit wrap, duplicates, reordering, and how many
+//! packets were expected (RFC 3550 §6.4.1, appendix A.1).
+
+/// Packets behind the highest sequence number that we still recognise as
+/// reordered (and can tell apart from duplicates). At 20 ms ptime this is
+/// 2.56 s of reordering, far beyond any jitter buffer.
+pub const REORDER_WINDOW: u64 = 128;
+
+/// A forward jump larger than this is not loss but a restarted stream
+/// (RFC 3550 A.1 `MAX_DROPOUT`).
+pub const MAX_DROPOUT: i64 = 3000;
+
+/// What one packet's sequence number means for the stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeqVerdict {
+    /// The first packet, or the next one after the highest seen (gaps allowed).
+    InOrder,
+    /// Behind the highest, not seen before, within the window.
+    Reordered,
+    /// Seen before.
+    Duplicate,
+    /// Further behind than the window can tell: neither placed nor counted
+    /// as a duplicate.
+    TooOld,
+    /// A jump so large the sender must have restarted; the caller starts a
+    /// new segment and a fresh tracker.
+    Restart,
+}
+
+/// Sequence state of one stream. 48 bytes, owned by one worker.
+#[derive(Clone, Debug, Default)]
+pub struct SeqTracker {
+    started: bool,
+    /// Extended (32+ bit) sequence number of the first packet.
+    base: u64,
+    /// Extended highest sequence number seen.
+    max: u64,
+    /// Bit i set: packet `max - i` has been received.
+    window: u128,
+    /// Unique packets received (in-order + reordered).
+    received: u64,
+}
+
+impl SeqTracker {
+    /// Account for one packet and say what it is.
+    #[inline]
+    pub fn observe(&mut self, seq: u16) -> SeqVerdict {
+        if !self.started {
+            self.started = true;
+            // Start at 2^16 so that reordered packets from before the first
+            // one still have a non-negative extended number.
+            self.base = (1 << 16) | seq as u64;
+            self.max = self.base;
+            self.window = 1;
+            self.received = 1;
+            return SeqVerdict::InOrder;
+        }
+        let delta = seq.wrapping_sub(self.max as u16) as i16 as i64;
+        if delta > 0 {
+            if delta > MAX_DROPOUT {
+                return SeqVerdict::Restart;
+            }
+            self.max += delta as u64;
+            self.window = if delta >= 128 { 1 } else { (self.window << delta) | 1 };
+            self.received += 1;
+            SeqVerdict::InOrder
+        } else if delta == 0 {
+            SeqVerdict::Duplicate
+        } else {
+            let back = (-delta) as u64;
+            if back >= REORDER_WINDOW {
+                return if back > MAX_DROPOUT as u64 { SeqVerdict::Restart } else { SeqVerdict::TooOld };
+            }
+            let bit = 1u128 << back;
+            if self.window & bit != 0 {
+                return SeqVerdict::Duplicate;
+            }
+            self.window |= bit;
+            self.received += 1;
+            if self.max - back < self.base {
+                self.base = self.max - back;
+            }
+            SeqVerdict::Reordered
+        }
+    }
+
+    /// Whether any packet has been seen.
+    pub fn started(&self) -> bool {
+        self.started
+    }
+
+    /// Packets between the lowest and highest sequence numbers seen, inclusive.
+    pub fn expected(&self) -> u64 {
+        if self.started {
+            self.max - self.base + 1
+        } else {
+            0
+        }
+    }
+
+    /// Unique packets received.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Packets expected but never received (never negative: duplicates are
+    /// not counted as received).
+    pub fn lost(&self) -> u64 {
+        self.expected().saturating_sub(self.received)
+    }
+
+    /// Lowest sequence number seen (16-bit).
+    pub fn first_seq(&self) -> u16 {
+        self.base as u16
+    }
+
+    /// Highest sequence number seen (16-bit).
+    pub fn last_seq(&self) -> u16 {
+        self.max as u16
+    }
+
+    /// Times the 16-bit sequence number wrapped past the highest packet.
+    pub fn cycles(&self) -> u64 {
+        (self.max >> 16).saturating_sub(self.base >> 16)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn feed(seqs: &[u16]) -> (SeqTracker, Vec<SeqVerdict>) {
+        let mut t = SeqTracker::default();
+        let v = seqs.iter().map(|&s| t.observe(s)).collect();
+        (t, v)
+    }
+
+    #[test]
+    fn in_order_across_wrap() {
+        let seqs: Vec<u16> = (0..10u16).map(|i| 65530u16.wrapping_add(i)).collect();
+        let (t, v) = feed(&seqs);
+        assert!(v.iter().all(|&x| x == SeqVerdict::InOrder));
+        assert_eq!(t.expected(), 10);
+        assert_eq!(t.lost(), 0);
+        assert_eq!(t.first_seq(), 65530);
+        assert_eq!(t.last_seq(), 3);
+        assert_eq!(t.cycles(), 1);
+    }
+
+    #[test]
+    fn loss_duplicate_and_reorder() {
+        use SeqVerdict::*;
+        let (t, v) = feed(&[10, 11, 13, 12, 12, 15, 15, 14]);
+        assert_eq!(v, vec![InOrder, InOrder, InOrder, Reordered, Duplicate, InOrder, Duplicate, Reordered]);
+        assert_eq!(t.expected(), 6);
+        assert_eq!(t.received(), 6);
+        assert_eq!(t.lost(), 0);
+        let (t, _) = feed(&[10, 11, 14, 15]);
+        assert_eq!(t.lost(), 2);
+    }
+
+    #[test]
+    fn reorder_before_first_packet_extends_base() {
+        let (t, v) = feed(&[5, 4, 6]);
+        assert_eq!(v[1], SeqVerdict::Reordered);
+        assert_eq!(t.first_seq(), 4);
+        assert_eq!(t.expected(), 3);
+        assert_eq!(t.lost(), 0);
+    }
+
+    #[test]
+    fn reorder_across_wrap() {
+        let (t, v) = feed(&[65534, 0, 65535, 1]);
+        assert_eq!(v[2], SeqVerdict::Reordered);
+        assert_eq!(t.lost(), 0);
+        assert_eq!(t.expected(), 4);
+    }
+
+    #[test]
+    fn old_and_restart() {
+        let mut t = SeqTracker::default();
+        for s in 1000..1300u16 {
+            t.observe(s);
+        }
+        assert_eq!(t.observe(1000), SeqVerdict::TooOld);
+        assert_eq!(t.observe(1299 + 3001), SeqVerdict::Restart);
+        assert_eq!(t.observe(1299u16.wrapping_sub(4000)), SeqVerdict::Restart);
+        assert_eq!(t.expected(), 300);
+    }
+
+    proptest! {
+        /// Any permutation within the window of a gap-free run, with
+        /// duplicates sprinkled in, is counted exactly.
+        #[test]
+        fn shuffled_runs_count_exactly(start in any::<u16>(), n in 1usize..400, swaps in proptest::collection::vec((0usize..400, 1usize..8), 0..50), dups in proptest::collection::vec(0usize..400, 0..30)) {
+            let mut seqs: Vec<u16> = (0..n).map(|i| start.wrapping_add(i as u16)).collect();
+            for (i, d) in swaps {
+                let i = i % n;
+                let j = (i + d).min(n - 1);
+                seqs.swap(i, j);
+            }
+            let mut with_dups = Vec::new();
+            let mut dup_count = 0u64;
+            for (i, s) in seqs.iter().enumerate() {
+                with_dups.push(*s);
+                if dups.contains(&i) { with_dups.push(*s); dup_count += 1; }
+            }
+            let mut t = SeqTracker::default();
+            let mut d = 0u64;
+            for s in with_dups { if t.observe(s) == SeqVerdict::Duplicate { d += 1; } }
+            prop_assert_eq!(t.received(), n as u64);
+            prop_assert_eq!(t.expected(), n as u64);
+            prop_assert_eq!(t.lost(), 0);
+            prop_assert_eq!(d, dup_count);
+        }
+    }
+}

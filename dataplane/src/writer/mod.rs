@@ -1,0 +1,469 @@
+//! Writer threads: drain the worker rings, turn records into WAV files,
+//! `call.pcap` and `meta.json`. All file I/O of the data plane happens here,
+//! off the workers' cores.
+
+pub mod pcap_out;
+pub mod timeline;
+pub mod wav;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::codec::Codec;
+use crate::demux::TrackRef;
+use crate::recording::layout::track_file;
+use crate::recording::meta::{rfc3339, CallMeta, SegmentMeta, TrackMeta};
+use crate::recording::recovery::write_meta;
+use crate::report::TrackReport;
+use crate::ring::{Header, Kind, RecordConsumer};
+use crate::specs::CallRef;
+use crate::track::{codec_from_u8, SegmentReason};
+use pcap_out::PcapOut;
+use timeline::{Placement, Timeline};
+use wav::WavFile;
+
+/// Sample rate of every WAV (all recordable codecs are 8 kHz today).
+const SAMPLE_RATE: u32 = 8000;
+/// Audio buffered per track before it is written even between flushes.
+const MAX_BUFFERED: usize = 32 * 1024;
+
+/// What the control plane asks of a writer.
+pub enum WriterCommand {
+    OpenCall { call: CallRef, dir: PathBuf, meta: Box<CallMeta>, pcap: bool },
+    AddTrack { call: CallRef, track: TrackRef, index: u32, label: Option<String> },
+    /// Store a file next to the recording (SIPREC metadata versions).
+    WriteFile { call: CallRef, name: String, bytes: Vec<u8> },
+    /// Change call-level metadata (participants, ids, tags).
+    UpdateMeta { call: CallRef, update: Box<dyn FnOnce(&mut CallMeta) + Send> },
+    /// The call is over: close it once every worker has reported its tracks.
+    EndCall { call: CallRef, ended_at_ns: u64 },
+    /// Stop once the rings are drained and the workers are gone.
+    Shutdown,
+}
+
+/// A recording that was closed.
+#[derive(Clone, Debug)]
+pub struct ClosedCall {
+    pub call: CallRef,
+    pub dir: PathBuf,
+    pub meta: CallMeta,
+}
+
+/// What writers tell the control plane.
+#[derive(Clone, Debug)]
+pub enum WriterEvent {
+    Closed(ClosedCall),
+}
+
+struct TrackRec {
+    call: CallRef,
+    index: u32,
+    wav: Option<WavFile>,
+    timeline: Timeline,
+    out: Vec<i16>,
+    report: TrackReport,
+    ends: usize,
+    segments: Vec<SegmentMeta>,
+    first_codec: Option<Codec>,
+}
+
+struct CallRec {
+    dir: PathBuf,
+    meta: CallMeta,
+    tracks: Vec<TrackRef>,
+    open_tracks: usize,
+    ending: Option<u64>,
+    pcap: Option<PcapOut>,
+}
+
+/// Counters a writer keeps about itself.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterCounters {
+    pub records: u64,
+    pub unknown_track: u64,
+    pub bytes_written: u64,
+    pub io_errors: u64,
+}
+
+struct State {
+    n_workers: usize,
+    window: u64,
+    calls: HashMap<CallRef, CallRec>,
+    tracks: HashMap<TrackRef, TrackRec>,
+    commands: Receiver<WriterCommand>,
+    events: Sender<WriterEvent>,
+    shutdown: bool,
+    scratch: Vec<i16>,
+    counters: WriterCounters,
+}
+
+/// A writer thread's whole state.
+pub struct Writer {
+    consumers: Vec<RecordConsumer>,
+    state: State,
+    flush_interval: Duration,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        consumers: Vec<RecordConsumer>,
+        commands: Receiver<WriterCommand>,
+        events: Sender<WriterEvent>,
+        reorder_window: Duration,
+        flush_interval: Duration,
+    ) -> Self {
+        let n_workers = consumers.len();
+        Writer {
+            consumers,
+            flush_interval,
+            state: State {
+                n_workers,
+                window: (reorder_window.as_secs_f64() * SAMPLE_RATE as f64) as u64,
+                calls: HashMap::new(),
+                tracks: HashMap::new(),
+                commands,
+                events,
+                shutdown: false,
+                scratch: Vec::with_capacity(1024),
+                counters: WriterCounters::default(),
+            },
+        }
+    }
+
+    /// Run until shut down.
+    pub fn run(mut self) {
+        let mut last_flush = Instant::now();
+        loop {
+            let mut work = self.state.drain_commands();
+            for c in &mut self.consumers {
+                for _ in 0..8192 {
+                    match c.pop(|h, p| self.state.on_record(h, p)) {
+                        Ok(Some(())) => work = true,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "writer ring corrupt; abandoning it");
+                            break;
+                        }
+                    }
+                }
+            }
+            if last_flush.elapsed() >= self.flush_interval {
+                self.state.flush_all();
+                last_flush = Instant::now();
+            }
+            if self.state.shutdown && self.consumers.iter().all(|c| c.used() == 0 && c.is_abandoned()) {
+                self.state.drain_commands();
+                self.state.abort_open_calls();
+                break;
+            }
+            if !work {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+impl State {
+    fn drain_commands(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(cmd) = self.commands.try_recv() {
+            any = true;
+            self.on_command(cmd);
+        }
+        any
+    }
+
+    fn on_command(&mut self, cmd: WriterCommand) {
+        match cmd {
+            WriterCommand::OpenCall { call, dir, meta, pcap } => {
+                let mut rec = CallRec { dir, meta: *meta, tracks: Vec::new(), open_tracks: 0, ending: None, pcap: None };
+                if let Err(e) = std::fs::create_dir_all(&rec.dir) {
+                    let msg = format!("cannot create {}: {e}", rec.dir.display());
+                    self.fail(&mut rec, msg);
+                }
+                if pcap {
+                    match PcapOut::create(&rec.dir.join("call.pcap")) {
+                        Ok(p) => {
+                            rec.pcap = Some(p);
+                            rec.meta.pcap = Some("call.pcap".into());
+                        }
+                        Err(e) => self.fail(&mut rec, format!("call.pcap: {e}")),
+                    }
+                }
+                self.save_meta(&mut rec);
+                self.calls.insert(call, rec);
+            }
+            WriterCommand::AddTrack { call, track, index, label } => {
+                let Some(mut rec) = self.calls.remove(&call) else { return };
+                let file = track_file(index);
+                let wav = match WavFile::create(&rec.dir.join(&file), SAMPLE_RATE) {
+                    Ok(w) => Some(w),
+                    Err(e) => {
+                        self.fail(&mut rec, format!("{file}: {e}"));
+                        None
+                    }
+                };
+                rec.meta.tracks.push(TrackMeta {
+                    index,
+                    label,
+                    file,
+                    codec: "none".into(),
+                    clock_rate: SAMPLE_RATE,
+                    no_media: true,
+                    ..TrackMeta::default()
+                });
+                rec.tracks.push(track);
+                rec.open_tracks += 1;
+                self.save_meta(&mut rec);
+                self.calls.insert(call, rec);
+                self.tracks.insert(
+                    track,
+                    TrackRec {
+                        call,
+                        index,
+                        wav,
+                        timeline: Timeline::new(self.window),
+                        out: Vec::with_capacity(8192),
+                        report: TrackReport::default(),
+                        ends: 0,
+                        segments: Vec::new(),
+                        first_codec: None,
+                    },
+                );
+            }
+            WriterCommand::WriteFile { call, name, bytes } => {
+                let Some(mut rec) = self.calls.remove(&call) else { return };
+                match std::fs::write(rec.dir.join(&name), &bytes) {
+                    Ok(()) => {
+                        rec.meta.metadata_files.push(name);
+                        self.save_meta(&mut rec);
+                    }
+                    Err(e) => self.fail(&mut rec, format!("{name}: {e}")),
+                }
+                self.calls.insert(call, rec);
+            }
+            WriterCommand::UpdateMeta { call, update } => {
+                let Some(mut rec) = self.calls.remove(&call) else { return };
+                update(&mut rec.meta);
+                self.save_meta(&mut rec);
+                self.calls.insert(call, rec);
+            }
+            WriterCommand::EndCall { call, ended_at_ns } => {
+                if let Some(rec) = self.calls.get_mut(&call) {
+                    rec.ending = Some(ended_at_ns);
+                }
+                self.maybe_close(call);
+            }
+            WriterCommand::Shutdown => self.shutdown = true,
+        }
+    }
+
+    fn on_record(&mut self, h: &Header, payload: &[u8]) {
+        self.counters.records += 1;
+        if !self.tracks.contains_key(&h.track) {
+            // The AddTrack command may still be in the channel: it was sent
+            // before the track's table entry was published, but this thread
+            // may have looked at the channel before it arrived.
+            self.drain_commands();
+        }
+        if h.kind == Kind::Packet {
+            let call = self.tracks.get(&h.track).map(|t| t.call);
+            if let Some(rec) = call.and_then(|c| self.calls.get_mut(&c)) {
+                if let Some(p) = rec.pcap.as_mut() {
+                    if let Err(e) = p.write(h.arrival_ns, h.aux, payload) {
+                        rec.pcap = None;
+                        rec.meta.errors.push(format!("call.pcap: {e}"));
+                        rec.meta.complete = false;
+                        self.counters.io_errors += 1;
+                    }
+                }
+            }
+            return;
+        }
+        let Some(t) = self.tracks.get_mut(&h.track) else {
+            self.counters.unknown_track += 1;
+            return;
+        };
+        match h.kind {
+            Kind::Audio => {
+                let Some(codec) = codec_from_u8(h.codec) else { return };
+                self.scratch.clear();
+                codec.decode_into(payload, &mut self.scratch);
+                if t.timeline.push(h.rel, &self.scratch, &mut t.out) == Placement::Late {
+                    t.report.late += 1;
+                }
+                if t.out.len() >= MAX_BUFFERED {
+                    let call = t.call;
+                    self.write_out(h.track, call);
+                }
+            }
+            Kind::SegmentStart => {
+                let codec = codec_from_u8(h.codec);
+                t.timeline.start_segment(h.rel.max(0) as u64, &mut t.out);
+                if t.first_codec.is_none() {
+                    t.first_codec = codec;
+                }
+                t.segments.push(SegmentMeta {
+                    ssrc: h.ssrc,
+                    codec: codec.map_or("none", Codec::name).to_string(),
+                    reason: SegmentReason::from_u32(h.aux).name().to_string(),
+                    started_at: rfc3339(h.arrival_ns),
+                    ..SegmentMeta::default()
+                });
+            }
+            Kind::TrackEnd => {
+                if let Some(r) = TrackReport::decode(payload) {
+                    t.report.merge(&r);
+                }
+                t.ends += 1;
+                if t.ends >= self.n_workers {
+                    self.finish_track(h.track);
+                }
+            }
+            Kind::Packet => {}
+        }
+    }
+
+    fn write_out(&mut self, track: TrackRef, call: CallRef) {
+        let Some(t) = self.tracks.get_mut(&track) else { return };
+        if t.out.is_empty() {
+            return;
+        }
+        let res = match t.wav.as_mut() {
+            Some(w) => w.append(&t.out, SAMPLE_RATE),
+            None => Ok(()),
+        };
+        let n = t.out.len();
+        t.out.clear();
+        match res {
+            Ok(()) => self.counters.bytes_written += n as u64 * 2,
+            Err(e) => {
+                t.wav = None;
+                let file = track_file(t.index);
+                self.counters.io_errors += 1;
+                if let Some(mut rec) = self.calls.remove(&call) {
+                    self.fail(&mut rec, format!("{file}: {e}; audio after this point was not written"));
+                    self.save_meta(&mut rec);
+                    self.calls.insert(call, rec);
+                }
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        let ids: Vec<(TrackRef, CallRef)> = self.tracks.iter().map(|(k, t)| (*k, t.call)).collect();
+        for (t, c) in ids {
+            self.write_out(t, c);
+        }
+        for rec in self.calls.values_mut() {
+            if let Some(p) = rec.pcap.as_mut() {
+                let _ = p.flush();
+            }
+        }
+    }
+
+    fn finish_track(&mut self, track: TrackRef) {
+        let Some(t) = self.tracks.get_mut(&track) else { return };
+        t.timeline.flush_all(&mut t.out);
+        let call = t.call;
+        self.write_out(track, call);
+        let Some(t) = self.tracks.remove(&track) else { return };
+        if let Some(w) = &t.wav {
+            let _ = w.sync();
+        }
+        let Some(rec) = self.calls.get_mut(&call) else { return };
+        if let Some(m) = rec.meta.tracks.iter_mut().find(|m| m.index == t.index) {
+            fill_track_meta(m, &t);
+        }
+        rec.open_tracks = rec.open_tracks.saturating_sub(1);
+        self.maybe_close(call);
+    }
+
+    fn maybe_close(&mut self, call: CallRef) {
+        let ready = self.calls.get(&call).is_some_and(|r| r.ending.is_some() && r.open_tracks == 0);
+        if !ready {
+            return;
+        }
+        let Some(mut rec) = self.calls.remove(&call) else { return };
+        if let Some(p) = rec.pcap.as_mut() {
+            if let Err(e) = p.flush() {
+                rec.meta.errors.push(format!("call.pcap: {e}"));
+                rec.meta.complete = false;
+            }
+        }
+        rec.meta.ended_at = Some(rfc3339(rec.ending.unwrap_or(0)));
+        if rec.meta.errors.is_empty() {
+            rec.meta.complete = true;
+        }
+        self.save_meta(&mut rec);
+        let _ = self.events.send(WriterEvent::Closed(ClosedCall { call, dir: rec.dir, meta: rec.meta }));
+    }
+
+    /// At shutdown, close calls the control plane never ended.
+    fn abort_open_calls(&mut self) {
+        let open: Vec<CallRef> = self.calls.keys().copied().collect();
+        for call in open {
+            let tracks = self.calls.get(&call).map(|r| r.tracks.clone()).unwrap_or_default();
+            for t in tracks {
+                self.finish_track(t);
+            }
+            if let Some(rec) = self.calls.get_mut(&call) {
+                if rec.ending.is_none() {
+                    rec.meta.errors.push("the recorder shut down before the call ended".into());
+                    rec.meta.complete = false;
+                    rec.ending = Some(crate::recording::meta::now_ns());
+                }
+            }
+            self.maybe_close(call);
+        }
+    }
+
+    fn fail(&mut self, rec: &mut CallRec, msg: String) {
+        tracing::error!(recording_id = %rec.meta.recording_id, "{msg}");
+        rec.meta.complete = false;
+        rec.meta.errors.push(msg);
+    }
+
+    fn save_meta(&mut self, rec: &mut CallRec) {
+        if let Err(e) = write_meta(&rec.dir, &rec.meta) {
+            self.counters.io_errors += 1;
+            tracing::error!(recording_id = %rec.meta.recording_id, "meta.json: {e}");
+        }
+    }
+}
+
+fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
+    let r = &t.report;
+    let samples = t.wav.as_ref().map_or(t.timeline.written(), |w| w.samples());
+    m.codec = t.first_codec.map_or("none", Codec::name).to_string();
+    m.ssrc = r.seen.then_some(r.ssrc);
+    m.packets = r.packets;
+    m.lost = r.lost();
+    m.duplicates = r.duplicates;
+    m.reordered = r.reordered;
+    m.late = r.late;
+    m.ring_drops = r.ring_drops;
+    m.unsupported_packets = r.unsupported;
+    m.dtmf_packets = r.events;
+    m.rtcp_packets = r.rtcp_packets;
+    m.ssrc_changes = r.ssrc_changes;
+    m.jitter_ms = (r.jitter_ns / 1e3).round() / 1e3;
+    m.samples = samples;
+    m.duration_seconds = samples as f64 / SAMPLE_RATE as f64;
+    m.no_media = !r.seen;
+    if r.seen {
+        m.first_seq = Some(r.first_seq);
+        m.last_seq = Some(r.last_seq);
+        m.first_timestamp = Some(r.first_timestamp);
+        m.last_timestamp = Some(r.last_timestamp);
+    }
+    m.segments = t.segments.clone();
+    for (meta, span) in m.segments.iter_mut().zip(t.timeline.segments()) {
+        meta.start_sample = span.start;
+        meta.samples = span.samples;
+        meta.gap_samples = span.gap;
+    }
+}
