@@ -162,10 +162,11 @@ fn main() {
 /// (which the pkg-config crate already returns as include paths), keeping
 /// two-word flags such as `-include rte_config.h` together.
 fn cflags_other_than_includes() -> Vec<String> {
-    let out = std::process::Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
-        .args(["--cflags", "libdpdk"])
-        .output()
-        .expect("run pkg-config --cflags libdpdk (apt-get install pkg-config)");
+    let out =
+        std::process::Command::new(env::var("PKG_CONFIG").unwrap_or_else(|_| "pkg-config".into()))
+            .args(["--cflags", "libdpdk"])
+            .output()
+            .expect("run pkg-config --cflags libdpdk (apt-get install pkg-config)");
     assert!(
         out.status.success(),
         "pkg-config --cflags libdpdk failed: {}",

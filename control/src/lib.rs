@@ -1,6 +1,10 @@
 //! The mediafork control plane: the slow path. Call setup from SIP/SIPREC,
-//! port and worker assignment, and the `mediafork` command line.
+//! port and worker assignment, offline replay, and what the `mediafork`
+//! command line drives.
 
+pub mod call_info;
+pub mod media_plan;
+pub mod replay;
 pub mod sdp;
 pub mod sip;
 pub mod siprec;

@@ -163,7 +163,12 @@ mod tests {
 
     #[test]
     fn codec_names_round_trip() {
-        for c in [Codec::Pcmu, Codec::Pcma, Codec::TelephoneEvent, Codec::ComfortNoise] {
+        for c in [
+            Codec::Pcmu,
+            Codec::Pcma,
+            Codec::TelephoneEvent,
+            Codec::ComfortNoise,
+        ] {
             assert_eq!(Codec::from_encoding_name(c.name()), Some(c));
         }
         assert_eq!(Codec::from_encoding_name("pcmu"), Some(Codec::Pcmu));

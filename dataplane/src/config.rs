@@ -25,7 +25,10 @@ pub enum PortRangeError {
 
 impl PortRange {
     /// The default recording range.
-    pub const DEFAULT: PortRange = PortRange { lo: 39500, hi: 43500 };
+    pub const DEFAULT: PortRange = PortRange {
+        lo: 39500,
+        hi: 43500,
+    };
 
     pub fn new(lo: u16, hi: u16) -> Result<Self, PortRangeError> {
         if lo > hi {
@@ -50,7 +53,9 @@ impl PortRange {
     /// Position of `port` in the range, if it is in it.
     #[inline]
     pub fn index(&self, port: u16) -> Option<usize> {
-        port.checked_sub(self.lo).filter(|&d| d <= self.hi - self.lo).map(|d| d as usize)
+        port.checked_sub(self.lo)
+            .filter(|&d| d <= self.hi - self.lo)
+            .map(|d| d as usize)
     }
 
     pub fn contains(&self, port: u16) -> bool {
@@ -61,9 +66,17 @@ impl PortRange {
 impl std::str::FromStr for PortRange {
     type Err = PortRangeError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (lo, hi) = s.split_once('-').ok_or_else(|| PortRangeError::Syntax(s.to_string()))?;
-        let lo = lo.trim().parse().map_err(|_| PortRangeError::Syntax(s.to_string()))?;
-        let hi = hi.trim().parse().map_err(|_| PortRangeError::Syntax(s.to_string()))?;
+        let (lo, hi) = s
+            .split_once('-')
+            .ok_or_else(|| PortRangeError::Syntax(s.to_string()))?;
+        let lo = lo
+            .trim()
+            .parse()
+            .map_err(|_| PortRangeError::Syntax(s.to_string()))?;
+        let hi = hi
+            .trim()
+            .parse()
+            .map_err(|_| PortRangeError::Syntax(s.to_string()))?;
         PortRange::new(lo, hi)
     }
 }
@@ -149,9 +162,18 @@ mod tests {
         assert_eq!(r.index(43501), None);
         assert_eq!(r.index(39499), None);
         assert_eq!(r.index(0), None);
-        assert!(matches!("4000".parse::<PortRange>(), Err(PortRangeError::Syntax(_))));
-        assert!(matches!("5-4".parse::<PortRange>(), Err(PortRangeError::Inverted { .. })));
-        assert!(matches!("80-90".parse::<PortRange>(), Err(PortRangeError::Privileged { .. })));
+        assert!(matches!(
+            "4000".parse::<PortRange>(),
+            Err(PortRangeError::Syntax(_))
+        ));
+        assert!(matches!(
+            "5-4".parse::<PortRange>(),
+            Err(PortRangeError::Inverted { .. })
+        ));
+        assert!(matches!(
+            "80-90".parse::<PortRange>(),
+            Err(PortRangeError::Privileged { .. })
+        ));
         let full = PortRange::new(1024, 65535).unwrap();
         assert_eq!(full.index(65535), Some(64511));
     }

@@ -45,7 +45,10 @@ fn encode(kind: u64, r: TrackRef) -> u64 {
 
 #[inline]
 fn decode(v: u64) -> TrackRef {
-    TrackRef { slot: v as u32, gen: ((v >> 32) as u32) & MAX_GEN }
+    TrackRef {
+        slot: v as u32,
+        gen: ((v >> 32) as u32) & MAX_GEN,
+    }
 }
 
 /// Why the control plane could not change a binding.
@@ -124,11 +127,18 @@ impl DemuxTable {
     }
 
     fn port_cell(&self, dst: &SocketAddr, create: bool) -> Result<(u32, &AtomicU64), BindError> {
-        let index = self.range.index(dst.port()).ok_or(BindError::OutsideRange(dst.port(), self.range))?;
+        let index = self
+            .range
+            .index(dst.port())
+            .ok_or(BindError::OutsideRange(dst.port(), self.range))?;
         let addr = if create {
-            self.addrs.insert(&dst.ip()).ok_or(BindError::TooManyAddresses(self.ports.len()))?
+            self.addrs
+                .insert(&dst.ip())
+                .ok_or(BindError::TooManyAddresses(self.ports.len()))?
         } else {
-            self.addrs.find(&dst.ip()).ok_or(BindError::NotShared(*dst))?
+            self.addrs
+                .find(&dst.ip())
+                .ok_or(BindError::NotShared(*dst))?
         };
         let ports = self.ports[addr as usize]
             .get_or_init(|| (0..self.range.len()).map(|_| AtomicU64::new(0)).collect());
@@ -167,10 +177,12 @@ impl DemuxTable {
         if cell.load(Ordering::Relaxed) >> KIND_SHIFT != KIND_SHARED {
             return Err(BindError::NotShared(dst));
         }
-        self.ssrc.insert(ssrc_key(addr, dst.port(), ssrc), track).map_err(|e| match e {
-            SsrcInsertError::Occupied => BindError::Occupied(dst),
-            SsrcInsertError::Full => BindError::SsrcTableFull(self.ssrc.capacity()),
-        })
+        self.ssrc
+            .insert(ssrc_key(addr, dst.port(), ssrc), track)
+            .map_err(|e| match e {
+                SsrcInsertError::Occupied => BindError::Occupied(dst),
+                SsrcInsertError::Full => BindError::SsrcTableFull(self.ssrc.capacity()),
+            })
     }
 
     /// Remove whatever `dst` is bound to (for a shared port, the port itself;
@@ -237,7 +249,11 @@ impl AddrTable {
         let cap = (limit.max(1) * 2).next_power_of_two();
         AddrTable {
             slots: (0..cap)
-                .map(|_| AddrSlot { index: AtomicU32::new(0), hi: AtomicU64::new(0), lo: AtomicU64::new(0) })
+                .map(|_| AddrSlot {
+                    index: AtomicU32::new(0),
+                    hi: AtomicU64::new(0),
+                    lo: AtomicU64::new(0),
+                })
                 .collect(),
             mask: cap - 1,
             count: AtomicU32::new(0),
@@ -412,7 +428,10 @@ mod tests {
         assert_eq!(t.lookup(&sa("127.0.0.1:40000"), 1), Lookup::Track(T1));
         assert_eq!(t.lookup(&sa("127.0.0.2:40000"), 1), Lookup::Miss);
         assert_eq!(t.lookup(&sa("127.0.0.1:40001"), 1), Lookup::Miss);
-        assert_eq!(t.bind(sa("127.0.0.1:40000"), T2), Err(BindError::Occupied(sa("127.0.0.1:40000"))));
+        assert_eq!(
+            t.bind(sa("127.0.0.1:40000"), T2),
+            Err(BindError::Occupied(sa("127.0.0.1:40000")))
+        );
         t.unbind(sa("127.0.0.1:40000"));
         assert_eq!(t.lookup(&sa("127.0.0.1:40000"), 1), Lookup::Miss);
         t.bind(sa("127.0.0.1:40000"), T2).unwrap();
@@ -425,14 +444,20 @@ mod tests {
         t.bind(sa("[::1]:40010"), T1).unwrap();
         t.bind(sa("[::ffff:127.0.0.1]:40010"), T2).unwrap();
         assert_eq!(t.lookup(&sa("[::1]:40010"), 0), Lookup::Track(T1));
-        assert_eq!(t.lookup(&sa("[::ffff:127.0.0.1]:40010"), 0), Lookup::Track(T2));
+        assert_eq!(
+            t.lookup(&sa("[::ffff:127.0.0.1]:40010"), 0),
+            Lookup::Track(T2)
+        );
         assert_eq!(t.lookup(&sa("127.0.0.1:40010"), 0), Lookup::Miss);
     }
 
     #[test]
     fn out_of_range_is_refused() {
         let t = table();
-        assert!(matches!(t.bind(sa("127.0.0.1:5060"), T1), Err(BindError::OutsideRange(5060, _))));
+        assert!(matches!(
+            t.bind(sa("127.0.0.1:5060"), T1),
+            Err(BindError::OutsideRange(5060, _))
+        ));
         assert_eq!(t.lookup(&sa("127.0.0.1:5060"), 0), Lookup::Miss);
     }
 
@@ -454,7 +479,10 @@ mod tests {
         // The tombstone left by 5 is reused and the chain still finds 6.
         t.bind_ssrc(d, 5, T1).unwrap();
         assert_eq!(t.lookup(&d, 5), Lookup::Track(T1));
-        assert!(t.bind(d, T1).is_err(), "a shared port cannot be bound whole");
+        assert!(
+            t.bind(d, T1).is_err(),
+            "a shared port cannot be bound whole"
+        );
     }
 
     #[test]
@@ -462,7 +490,10 @@ mod tests {
         let t = DemuxTable::new(PortRange::new(40000, 40001).unwrap(), 2, 4);
         t.bind(sa("127.0.0.1:40000"), T1).unwrap();
         t.bind(sa("127.0.0.2:40000"), T1).unwrap();
-        assert_eq!(t.bind(sa("127.0.0.3:40000"), T1), Err(BindError::TooManyAddresses(2)));
+        assert_eq!(
+            t.bind(sa("127.0.0.3:40000"), T1),
+            Err(BindError::TooManyAddresses(2))
+        );
     }
 
     #[test]

@@ -67,6 +67,9 @@ pub struct CallSetup {
 /// A track to add to a call.
 #[derive(Clone, Debug, Default)]
 pub struct TrackSetup {
+    /// Position of the track in its call (names its file); `None` takes the
+    /// next free one. CUCM's near-end leg is track 0 whichever INVITE came first.
+    pub index: Option<u32>,
     pub label: Option<String>,
     /// Payload types from the SDP (dynamic ones included).
     pub payload_types: Vec<(u8, Codec)>,
@@ -124,18 +127,46 @@ impl Engine {
     /// Build the tables, rings and writer threads. Returns the worker cores
     /// for the caller to run ([`Engine::spawn_workers`]) or drive inline.
     pub fn start(config: DataplaneConfig) -> Result<(Engine, Vec<WorkerCore>), EngineError> {
+        Self::build(config, true).map(|(e, c, _)| (e, c))
+    }
+
+    /// Like [`Engine::start`] but without writer threads: the caller gets
+    /// the rings' consumer ends (`[writer][worker]`). For benchmarks that
+    /// measure the workers alone, and for tests that inspect records.
+    pub fn start_without_writers(
+        config: DataplaneConfig,
+    ) -> Result<(Engine, Vec<WorkerCore>, Vec<Vec<ring::RecordConsumer>>), EngineError> {
+        Self::build(config, false)
+    }
+
+    fn build(
+        config: DataplaneConfig,
+        with_writers: bool,
+    ) -> Result<(Engine, Vec<WorkerCore>, Vec<Vec<ring::RecordConsumer>>), EngineError> {
         if config.workers == 0 || config.writers == 0 {
-            return Err(EngineError::Config("workers and writers must be at least 1".into()));
+            return Err(EngineError::Config(
+                "workers and writers must be at least 1".into(),
+            ));
         }
         if config.max_tracks == 0 || config.max_tracks > u32::MAX as usize / 2 {
-            return Err(EngineError::Config(format!("max_tracks {} is out of range", config.max_tracks)));
+            return Err(EngineError::Config(format!(
+                "max_tracks {} is out of range",
+                config.max_tracks
+            )));
         }
         if config.ring_bytes < 64 * 1024 {
-            return Err(EngineError::Config(format!("ring_bytes {} is below 64 KiB", config.ring_bytes)));
+            return Err(EngineError::Config(format!(
+                "ring_bytes {} is below 64 KiB",
+                config.ring_bytes
+            )));
         }
         let (nw, nwr) = (config.workers, config.writers);
         let shared = Arc::new(Shared {
-            demux: DemuxTable::new(config.port_range, config.max_addresses, config.max_shared_streams),
+            demux: DemuxTable::new(
+                config.port_range,
+                config.max_addresses,
+                config.max_shared_streams,
+            ),
             tracks: TrackTable::new(config.max_tracks),
             worker_stats: (0..nw).map(|_| WorkerStats::default()).collect(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -154,10 +185,21 @@ impl Engine {
         let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
         let mut writer_cmds = Vec::new();
         let mut writer_threads = Vec::new();
+        let mut detached = Vec::new();
         for (i, cons) in consumers.into_iter().enumerate() {
             let (tx, rx) = crossbeam_channel::unbounded();
             writer_cmds.push(tx);
-            let w = Writer::new(cons, rx, ev_tx.clone(), shared.config.reorder_window, shared.config.flush_interval);
+            if !with_writers {
+                detached.push(cons);
+                continue;
+            }
+            let w = Writer::new(
+                cons,
+                rx,
+                ev_tx.clone(),
+                shared.config.reorder_window,
+                shared.config.flush_interval,
+            );
             let h = std::thread::Builder::new()
                 .name(format!("mf-writer-{i}"))
                 .spawn(move || w.run())
@@ -184,7 +226,7 @@ impl Engine {
             next_call: AtomicU64::new(1),
             next_writer: AtomicUsize::new(0),
         };
-        Ok((engine, cores))
+        Ok((engine, cores, detached))
     }
 
     /// Run each core on its own thread with its source, pinned to the
@@ -198,7 +240,10 @@ impl Engine {
             return Err(EngineError::SourceCount(sources.len(), cores.len()));
         }
         let pins = self.shared.config.worker_cores.clone();
-        let mut threads = self.worker_threads.lock().unwrap_or_else(|p| p.into_inner());
+        let mut threads = self
+            .worker_threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for (core, source) in cores.into_iter().zip(sources) {
             let pin = pins.get(core.id).copied();
             let h = std::thread::Builder::new()
@@ -206,7 +251,11 @@ impl Engine {
                 .spawn(move || {
                     if let Some(id) = pin {
                         if !core_affinity::set_for_current(core_affinity::CoreId { id }) {
-                            tracing::warn!(worker = core.id, core = id, "could not pin worker to core");
+                            tracing::warn!(
+                                worker = core.id,
+                                core = id,
+                                "could not pin worker to core"
+                            );
                         }
                     }
                     core.run(source)
@@ -228,7 +277,12 @@ impl Engine {
         let writer = self.next_writer.fetch_add(1, Ordering::Relaxed) % self.writer_cmds.len();
         let recording_id = new_recording_id();
         let cfg = &self.shared.config;
-        let dir = recording_dir(&cfg.recordings_dir, cfg.date_partitions, setup.started_at_ns, &recording_id);
+        let dir = recording_dir(
+            &cfg.recordings_dir,
+            cfg.date_partitions,
+            setup.started_at_ns,
+            &recording_id,
+        );
         let pcap = setup.pcap.unwrap_or(cfg.write_pcap);
         let meta = CallMeta {
             schema_version: SCHEMA_VERSION,
@@ -240,21 +294,43 @@ impl Engine {
             extensions: setup.extensions,
             ..CallMeta::default()
         };
-        let _ = self.writer_cmds[writer].send(WriterCommand::OpenCall { call, dir: dir.clone(), meta: Box::new(meta), pcap });
-        self.calls
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(call, CallEntry { writer, next_index: 0, tracks: Vec::new(), pcap });
-        Ok(CallHandle { call, recording_id, dir, writer })
+        let _ = self.writer_cmds[writer].send(WriterCommand::OpenCall {
+            call,
+            dir: dir.clone(),
+            meta: Box::new(meta),
+            pcap,
+        });
+        self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            call,
+            CallEntry {
+                writer,
+                next_index: 0,
+                tracks: Vec::new(),
+                pcap,
+            },
+        );
+        Ok(CallHandle {
+            call,
+            recording_id,
+            dir,
+            writer,
+        })
     }
 
     /// Add a track and bind it. On a bind error nothing stays bound.
-    pub fn add_track(&self, handle: &CallHandle, setup: TrackSetup) -> Result<TrackRef, EngineError> {
+    pub fn add_track(
+        &self,
+        handle: &CallHandle,
+        setup: TrackSetup,
+    ) -> Result<TrackRef, EngineError> {
         self.reclaim();
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.get_mut(&handle.call).ok_or(EngineError::UnknownCall(handle.call))?;
+        let entry = calls
+            .get_mut(&handle.call)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
         let track = self.shared.tracks.allocate()?;
-        let index = entry.next_index;
+        let index = setup.index.unwrap_or(entry.next_index);
+        entry.next_index = entry.next_index.max(index + 1);
         // Order matters: the writer learns of the track, then the spec is
         // published, then the table points at it. A worker that finds the
         // entry always finds the spec, and the writer the track.
@@ -280,21 +356,26 @@ impl Engine {
                 }
                 // The track exists for the writer (an empty WAV says "this
                 // stream could not be received"); end it like any other.
-                entry.next_index += 1;
                 entry.tracks.push((track, Vec::new()));
                 return Err(e.into());
             }
             bound.push(*b);
         }
-        entry.next_index += 1;
         entry.tracks.push((track, bound));
         Ok(track)
     }
 
     /// Bind another address to an existing track (e.g. after a re-INVITE).
-    pub fn bind(&self, handle: &CallHandle, track: TrackRef, b: Binding) -> Result<(), EngineError> {
+    pub fn bind(
+        &self,
+        handle: &CallHandle,
+        track: TrackRef,
+        b: Binding,
+    ) -> Result<(), EngineError> {
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.get_mut(&handle.call).ok_or(EngineError::UnknownCall(handle.call))?;
+        let entry = calls
+            .get_mut(&handle.call)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
         let Some((_, binds)) = entry.tracks.iter_mut().find(|(t, _)| *t == track) else {
             return Err(EngineError::UnknownCall(handle.call));
         };
@@ -330,8 +411,15 @@ impl Engine {
     }
 
     /// Change call-level metadata.
-    pub fn update_call(&self, handle: &CallHandle, update: impl FnOnce(&mut CallMeta) + Send + 'static) {
-        let _ = self.writer_cmds[handle.writer].send(WriterCommand::UpdateMeta { call: handle.call, update: Box::new(update) });
+    pub fn update_call(
+        &self,
+        handle: &CallHandle,
+        update: impl FnOnce(&mut CallMeta) + Send + 'static,
+    ) {
+        let _ = self.writer_cmds[handle.writer].send(WriterCommand::UpdateMeta {
+            call: handle.call,
+            update: Box::new(update),
+        });
     }
 
     /// End the call: its ports stop matching at once, every worker hands in
@@ -353,7 +441,10 @@ impl Engine {
                 }
                 self.shared.tracks.withdraw(*track);
                 for (w, tx) in cmds.iter_mut().enumerate() {
-                    let mut cmd = WorkerCommand::EndTrack { track: *track, writer: entry.writer };
+                    let mut cmd = WorkerCommand::EndTrack {
+                        track: *track,
+                        writer: entry.writer,
+                    };
                     // The command ring holds 64k entries; if a worker is
                     // wedged we wait rather than lose the end of a track.
                     loop {
@@ -367,10 +458,16 @@ impl Engine {
                     }
                     sent[w] += 1;
                 }
-                q.push_back(Quarantined { track: *track, targets: sent.clone() });
+                q.push_back(Quarantined {
+                    track: *track,
+                    targets: sent.clone(),
+                });
             }
         }
-        let _ = self.writer_cmds[entry.writer].send(WriterCommand::EndCall { call: handle.call, ended_at_ns });
+        let _ = self.writer_cmds[entry.writer].send(WriterCommand::EndCall {
+            call: handle.call,
+            ended_at_ns,
+        });
         Ok(())
     }
 
@@ -393,7 +490,12 @@ impl Engine {
 
     /// Calls currently open.
     pub fn open_calls(&self) -> Vec<CallRef> {
-        self.calls.lock().unwrap_or_else(|p| p.into_inner()).keys().copied().collect()
+        self.calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// Recordings closed since the last call (non-blocking).
@@ -408,7 +510,11 @@ impl Engine {
 
     /// Per-worker counters.
     pub fn worker_counters(&self) -> Vec<Counters> {
-        self.shared.worker_stats.iter().map(WorkerStats::snapshot).collect()
+        self.shared
+            .worker_stats
+            .iter()
+            .map(WorkerStats::snapshot)
+            .collect()
     }
 
     /// Stop workers, then writers once the rings are drained. Open calls are
@@ -416,15 +522,28 @@ impl Engine {
     /// shutdown.
     pub fn shutdown(self) -> Vec<WriterEvent> {
         self.shared.stop.store(true, Ordering::Release);
-        for h in self.worker_threads.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for h in self
+            .worker_threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             let _ = h.join();
         }
         // Dropping the command producers lets nothing else reach workers.
-        self.worker_cmds.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.worker_cmds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         for tx in &self.writer_cmds {
             let _ = tx.send(WriterCommand::Shutdown);
         }
-        for h in self.writer_threads.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for h in self
+            .writer_threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             let _ = h.join();
         }
         self.events.try_iter().collect()

@@ -67,7 +67,9 @@ impl TrackReport {
             chunk.copy_from_slice(&w.to_le_bytes());
         }
         // Jitter travels in the otherwise unused low 32 bits of the seq word.
-        let jitter_us = (self.jitter_ns / 1000.0).round().clamp(0.0, u32::MAX as f64) as u32;
+        let jitter_us = (self.jitter_ns / 1000.0)
+            .round()
+            .clamp(0.0, u32::MAX as f64) as u32;
         out[13 * 8..13 * 8 + 4].copy_from_slice(&jitter_us.to_le_bytes());
         out
     }

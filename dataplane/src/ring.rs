@@ -79,7 +79,10 @@ impl Header {
             kind,
             codec: b[1],
             payload_len: u16::from_le_bytes([b[2], b[3]]),
-            track: TrackRef { slot: u32_at(4), gen: u32_at(8) },
+            track: TrackRef {
+                slot: u32_at(4),
+                gen: u32_at(8),
+            },
             segment: u32_at(12),
             rel: u64_at(16) as i64,
             arrival_ns: u64_at(24),
@@ -92,7 +95,13 @@ impl Header {
 /// Create a ring of `bytes` bytes.
 pub fn ring(bytes: usize) -> (RecordProducer, RecordConsumer) {
     let (p, c) = RingBuffer::new(bytes);
-    (RecordProducer { inner: p }, RecordConsumer { inner: c, scratch: Vec::with_capacity(2048) })
+    (
+        RecordProducer { inner: p },
+        RecordConsumer {
+            inner: c,
+            scratch: Vec::with_capacity(2048),
+        },
+    )
 }
 
 /// The worker's end of a ring.
@@ -176,7 +185,10 @@ pub struct CorruptRecord(pub u8);
 
 impl RecordConsumer {
     /// Take the next record, if a whole one is there, and pass it to `f`.
-    pub fn pop<R>(&mut self, f: impl FnOnce(&Header, &[u8]) -> R) -> Result<Option<R>, CorruptRecord> {
+    pub fn pop<R>(
+        &mut self,
+        f: impl FnOnce(&Header, &[u8]) -> R,
+    ) -> Result<Option<R>, CorruptRecord> {
         let mut hb = [0u8; HEADER_LEN];
         {
             let Ok(chunk) = self.inner.read_chunk(HEADER_LEN) else {
@@ -198,6 +210,14 @@ impl RecordConsumer {
         self.scratch.extend_from_slice(b);
         chunk.commit_all();
         Ok(Some(f(&header, &self.scratch[HEADER_LEN..])))
+    }
+
+    /// Throw away everything waiting (benchmarks that measure workers only).
+    pub fn discard_all(&mut self) {
+        let n = self.inner.slots();
+        if let Ok(chunk) = self.inner.read_chunk(n) {
+            chunk.commit_all();
+        }
     }
 
     /// Bytes waiting.
@@ -237,7 +257,10 @@ mod tests {
             let payload: Vec<u8> = (0..(i % 170) as u8).collect();
             let head = h(Kind::Audio, payload.len() as u16, i as i64 * -3);
             // Fill until full, then drain, so records straddle the wrap point.
-            if !p.push(&head, &[&payload[..payload.len() / 2], &payload[payload.len() / 2..]]) {
+            if !p.push(
+                &head,
+                &[&payload[..payload.len() / 2], &payload[payload.len() / 2..]],
+            ) {
                 while let Some((hh, pl)) = c.pop(|hh, pl| (*hh, pl.to_vec())).unwrap() {
                     assert_eq!(Some((hh, pl)), expected.first().cloned());
                     expected.remove(0);

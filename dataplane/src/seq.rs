@@ -62,7 +62,11 @@ impl SeqTracker {
                 return SeqVerdict::Restart;
             }
             self.max += delta as u64;
-            self.window = if delta >= 128 { 1 } else { (self.window << delta) | 1 };
+            self.window = if delta >= 128 {
+                1
+            } else {
+                (self.window << delta) | 1
+            };
             self.received += 1;
             SeqVerdict::InOrder
         } else if delta == 0 {
@@ -70,7 +74,11 @@ impl SeqTracker {
         } else {
             let back = (-delta) as u64;
             if back >= REORDER_WINDOW {
-                return if back > MAX_DROPOUT as u64 { SeqVerdict::Restart } else { SeqVerdict::TooOld };
+                return if back > MAX_DROPOUT as u64 {
+                    SeqVerdict::Restart
+                } else {
+                    SeqVerdict::TooOld
+                };
             }
             let bit = 1u128 << back;
             if self.window & bit != 0 {
@@ -153,7 +161,10 @@ mod tests {
     fn loss_duplicate_and_reorder() {
         use SeqVerdict::*;
         let (t, v) = feed(&[10, 11, 13, 12, 12, 15, 15, 14]);
-        assert_eq!(v, vec![InOrder, InOrder, InOrder, Reordered, Duplicate, InOrder, Duplicate, Reordered]);
+        assert_eq!(
+            v,
+            vec![InOrder, InOrder, InOrder, Reordered, Duplicate, InOrder, Duplicate, Reordered]
+        );
         assert_eq!(t.expected(), 6);
         assert_eq!(t.received(), 6);
         assert_eq!(t.lost(), 0);

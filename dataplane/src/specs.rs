@@ -77,7 +77,11 @@ impl TrackTable {
             .pop()
             .ok_or(TracksExhausted(self.slots.len()))?;
         let g = &self.gens[slot as usize];
-        let next = if g.load(Ordering::Relaxed) >= MAX_GEN { 1 } else { g.load(Ordering::Relaxed) + 1 };
+        let next = if g.load(Ordering::Relaxed) >= MAX_GEN {
+            1
+        } else {
+            g.load(Ordering::Relaxed) + 1
+        };
         g.store(next, Ordering::Relaxed);
         Ok(TrackRef { slot, gen: next })
     }
@@ -106,7 +110,10 @@ impl TrackTable {
     /// Return the slot for reuse. Only once every worker has let go of it.
     pub fn release(&self, track: TrackRef) {
         self.withdraw(track);
-        self.free.lock().unwrap_or_else(|p| p.into_inner()).push(track.slot);
+        self.free
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(track.slot);
     }
 
     /// Slots in use.
@@ -120,7 +127,14 @@ mod tests {
     use super::*;
 
     fn spec(t: TrackRef) -> TrackSpec {
-        TrackSpec { track: t, call: CallRef(1), index: 0, writer: 0, payload_types: vec![(96, Codec::Pcma)], capture_pcap: false }
+        TrackSpec {
+            track: t,
+            call: CallRef(1),
+            index: 0,
+            writer: 0,
+            payload_types: vec![(96, Codec::Pcma)],
+            capture_pcap: false,
+        }
     }
 
     #[test]

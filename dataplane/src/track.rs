@@ -232,7 +232,10 @@ impl TrackState {
         let codec = if rtp.payload_type == self.last_pt {
             self.last_pt_codec
         } else {
-            let c = self.spec.as_ref().and_then(|s| s.codec_for(rtp.payload_type));
+            let c = self
+                .spec
+                .as_ref()
+                .and_then(|s| s.codec_for(rtp.payload_type));
             self.last_pt = rtp.payload_type;
             self.last_pt_codec = c;
             c
@@ -267,7 +270,11 @@ impl TrackState {
         } else {
             let d = rtp.timestamp.wrapping_sub(self.ts_at_max) as i32 as i64;
             if verdict == SeqVerdict::InOrder && (d < 0 || d > self.max_gap_ticks) {
-                let reason = if d < 0 { SegmentReason::Restart } else { SegmentReason::TimestampJump };
+                let reason = if d < 0 {
+                    SegmentReason::Restart
+                } else {
+                    SegmentReason::TimestampJump
+                };
                 self.new_segment(reason, arrival_ns);
                 self.anchored = true;
                 self.ts_at_max = rtp.timestamp;
@@ -285,13 +292,18 @@ impl TrackState {
             self.ts_at_max = rtp.timestamp;
         }
         let samples = codec.samples_in(rtp.payload.len());
-        self.jitter.observe(arrival_ns as i64, (rel as f64 * self.ns_per_tick) as i64);
+        self.jitter
+            .observe(arrival_ns as i64, (rel as f64 * self.ns_per_tick) as i64);
         if verdict == SeqVerdict::InOrder {
             self.last_audio_arrival_ns = arrival_ns;
             self.last_audio_duration_ns = (samples as f64 * self.ns_per_tick) as u64;
         }
 
-        let announce_len = if self.announce.is_some() { HEADER_LEN } else { 0 };
+        let announce_len = if self.announce.is_some() {
+            HEADER_LEN
+        } else {
+            0
+        };
         if ring.free() < announce_len + RecordProducer::size_of(rtp.payload.len()) {
             self.report.ring_drops += 1;
             return Err(DropReason::RingFull);

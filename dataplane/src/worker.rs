@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-
 use crate::demux::{Lookup, TrackRef};
 use crate::packet::{self, Media};
 use crate::report::TrackReport;
@@ -36,7 +35,11 @@ pub enum Outcome {
     /// RTP/RTCP in the range that no track owns; not yet counted, so that
     /// replay can create a track for it. Count it with
     /// [`WorkerCore::count_unknown`] otherwise.
-    Unknown { dst: SocketAddr, ssrc: u32, rtcp: bool },
+    Unknown {
+        dst: SocketAddr,
+        ssrc: u32,
+        rtcp: bool,
+    },
 }
 
 struct PendingEnd {
@@ -66,7 +69,9 @@ impl WorkerCore {
         commands: rtrb::Consumer<WorkerCommand>,
     ) -> Self {
         let n = shared.tracks.capacity();
-        let limits = TrackLimits { max_gap_ns: shared.config.max_gap.as_nanos() as u64 };
+        let limits = TrackLimits {
+            max_gap_ns: shared.config.max_gap.as_nanos() as u64,
+        };
         WorkerCore {
             id,
             shared,
@@ -106,7 +111,13 @@ impl WorkerCore {
         };
         let track = match self.shared.demux.lookup(&dgram.dst, ssrc) {
             Lookup::Track(t) => t,
-            Lookup::Miss => return Ok(Outcome::Unknown { dst: dgram.dst, ssrc, rtcp }),
+            Lookup::Miss => {
+                return Ok(Outcome::Unknown {
+                    dst: dgram.dst,
+                    ssrc,
+                    rtcp,
+                })
+            }
         };
         let Some(state) = self.tracks.get_mut(track.slot as usize) else {
             return Err(DropReason::Stale);
@@ -139,6 +150,28 @@ impl WorkerCore {
         }
     }
 
+    /// Handle a packet again after [`Outcome::Unknown`] made the caller
+    /// create its track (replay); receive counters are not bumped twice.
+    pub fn retry(&mut self, pkt: &RxPacket<'_>) -> Outcome {
+        match self.route(pkt) {
+            Ok(o) => o,
+            Err(r) => {
+                self.counters.drop(r);
+                Outcome::Dropped(r)
+            }
+        }
+    }
+
+    /// Free bytes on the fullest ring. Offline replay waits on this instead
+    /// of dropping, so a capture always replays completely.
+    pub fn min_ring_free(&self) -> usize {
+        self.rings
+            .iter()
+            .map(RecordProducer::free)
+            .min()
+            .unwrap_or(0)
+    }
+
     /// Count a packet [`Outcome::Unknown`] left uncounted.
     #[inline]
     pub fn count_unknown(&mut self) {
@@ -157,7 +190,11 @@ impl WorkerCore {
                         Some(s) if s.is(track) => s.finish(),
                         _ => TrackReport::default(),
                     };
-                    self.pending.push_back(PendingEnd { writer, track, report });
+                    self.pending.push_back(PendingEnd {
+                        writer,
+                        track,
+                        report,
+                    });
                     self.flush_pending();
                 }
             }
@@ -239,7 +276,13 @@ impl WorkerCore {
 /// their addresses travel in front of the payload and the writer rebuilds
 /// IP/UDP headers.
 #[inline]
-fn push_raw(ring: &mut RecordProducer, track: TrackRef, pkt: &RxPacket<'_>, src: &SocketAddr, dst: &SocketAddr) {
+fn push_raw(
+    ring: &mut RecordProducer,
+    track: TrackRef,
+    pkt: &RxPacket<'_>,
+    src: &SocketAddr,
+    dst: &SocketAddr,
+) {
     let (aux, addr_block) = match pkt.frame {
         Frame::Ethernet => (0u32, None),
         Frame::Ip => (1, None),
@@ -299,8 +342,8 @@ pub fn decode_addrs(b: &[u8]) -> Option<(SocketAddr, SocketAddr)> {
     };
     let sp = u16::from_be_bytes([b[32], b[33]]);
     let dp = u16::from_be_bytes([b[34], b[35]]);
-    Some((SocketAddr::new(ip(&b[0..16]), sp), SocketAddr::new(ip(&b[16..32]), dp)))
+    Some((
+        SocketAddr::new(ip(&b[0..16]), sp),
+        SocketAddr::new(ip(&b[16..32]), dp),
+    ))
 }
-
-
-

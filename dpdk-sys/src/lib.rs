@@ -16,6 +16,8 @@
     unnecessary_transmutes,
     clippy::all,
     clippy::pedantic,
+    clippy::undocumented_unsafe_blocks,
+    clippy::multiple_unsafe_ops_per_block,
     rustdoc::all
 )]
 mod bindings {
@@ -23,3 +25,45 @@ mod bindings {
 }
 
 pub use bindings::*;
+
+// These need the libraries and the shim linked, but not the EAL.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn dpdk_sys_links_and_reports_its_version() {
+        // SAFETY: rte_version returns a static string and needs no EAL.
+        let v = unsafe { CStr::from_ptr(rte_version()) }
+            .to_string_lossy()
+            .into_owned();
+        assert!(v.starts_with("DPDK "), "{v}");
+    }
+
+    #[test]
+    fn dpdk_sys_shim_constants_match_the_headers() {
+        // SAFETY: the shim returns compile-time constants.
+        let (ip, udp, buf) = unsafe {
+            (
+                mf_eth_rss_ip(),
+                mf_eth_rss_udp(),
+                mf_mbuf_default_buf_size(),
+            )
+        };
+        // RTE_ETH_RSS_IPV4 is bit 2, RTE_ETH_RSS_NONFRAG_IPV4_UDP bit 5.
+        assert_ne!(ip & (1 << 2), 0);
+        assert_ne!(udp & (1 << 5), 0);
+        assert_eq!(u32::from(buf), 2048 + RTE_PKTMBUF_HEADROOM);
+    }
+
+    #[test]
+    fn dpdk_sys_tsc_advances() {
+        // SAFETY: rdtsc has no preconditions.
+        let a = unsafe { mf_rdtsc() };
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        // SAFETY: as above.
+        let b = unsafe { mf_rdtsc() };
+        assert!(b > a);
+    }
+}

@@ -2,17 +2,22 @@
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::error::{rte_errno, strerror, DpdkError};
 
-/// Set by the first `Eal::init` that reaches `rte_eal_init`. DPDK itself
-/// refuses a second `rte_eal_init` (even after `rte_eal_cleanup`), but it
-/// reports that through the same path as real failures and may leave partly
-/// initialised state behind; refusing before calling it keeps a second call
-/// harmless and its message clear.
-static INIT_CALLED: AtomicBool = AtomicBool::new(false);
+/// What became of the one `rte_eal_init` call this process may make.
+/// DPDK refuses a second successful init (even after `rte_eal_cleanup`), and
+/// a retry after a failed one is not clean either: options parsed by the
+/// failed attempt (e.g. `--no-huge`) stay in DPDK's global configuration and
+/// silently apply to the retry. So there is exactly one attempt per process;
+/// checking before calling DPDK keeps a second call harmless and its message
+/// clear.
+static INIT_STATE: AtomicU8 = AtomicU8::new(NOT_CALLED);
+const NOT_CALLED: u8 = 0;
+const CALLED: u8 = 1;
+const FAILED: u8 = 2;
 
 /// Handle to the initialised EAL. Clones share it; `rte_eal_cleanup` runs
 /// when the last handle is dropped. Mempools and ports hold a handle, so the
@@ -55,7 +60,9 @@ impl Drop for EalInner {
 
 impl std::fmt::Debug for Eal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Eal").field("tsc_hz", &self.inner.tsc_hz).finish()
+        f.debug_struct("Eal")
+            .field("tsc_hz", &self.inner.tsc_hz)
+            .finish()
     }
 }
 
@@ -67,7 +74,9 @@ impl Eal {
     ///
     /// Once per process: a second call returns
     /// [`DpdkError::AlreadyInitialized`], also after the first `Eal` was
-    /// dropped. Things to know:
+    /// dropped, or [`DpdkError::EalInitFailedEarlier`] if the first failed
+    /// (DPDK keeps options from a failed attempt; restart the process to
+    /// retry). Things to know:
     /// - the calling thread becomes DPDK's main lcore and is pinned to the
     ///   CPU(s) of `-l`/`--lcores`; threads it spawns afterwards inherit that
     ///   affinity, so set each worker's affinity explicitly;
@@ -90,23 +99,24 @@ impl Eal {
             what: "EAL arguments".into(),
             why: "too many".into(),
         })?;
-        if INIT_CALLED.swap(true, Ordering::AcqRel) {
-            return Err(DpdkError::AlreadyInitialized);
+        match INIT_STATE.compare_exchange(NOT_CALLED, CALLED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {}
+            Err(FAILED) => return Err(DpdkError::EalInitFailedEarlier),
+            Err(_) => return Err(DpdkError::AlreadyInitialized),
         }
         // SAFETY: argv_ptrs holds argc pointers to NUL-terminated strings that
         // live in `argv`, which is kept in EalInner until after cleanup. DPDK
         // may reorder the pointer array (getopt) but does not write through the
-        // pointers. INIT_CALLED guarantees this is the only call in the
+        // pointers. INIT_STATE guarantees this is the only call in the
         // process while it runs.
         let ret = unsafe { dpdk_sys::rte_eal_init(argc, argv_ptrs.as_mut_ptr()) };
         if ret < 0 {
             let errno = rte_errno();
             if errno == libc::EALREADY {
+                // Someone called rte_eal_init behind our back.
                 return Err(DpdkError::AlreadyInitialized);
             }
-            // DPDK resets its own run-once guard on most failures (bad
-            // arguments), so a corrected retry is legitimate.
-            INIT_CALLED.store(false, Ordering::Release);
+            INIT_STATE.store(FAILED, Ordering::Release);
             let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
             return Err(DpdkError::EalInit {
                 errno,
@@ -114,9 +124,14 @@ impl Eal {
                 hint: eal_init_hint(errno, &args, &HostFacts::read()),
             });
         }
-        if (ret as usize) + 1 < argv.len() {
-            // Options after `--` are the application's; DPDK leaves them.
-            tracing::debug!(parsed = ret, given = args.len(), "EAL left some arguments unparsed");
+        // rte_eal_init returns how many options it consumed (not counting
+        // the program name); anything after `--` is left for the application.
+        if (ret as usize) < args.len() {
+            tracing::debug!(
+                parsed = ret,
+                given = args.len(),
+                "EAL left some arguments unparsed"
+            );
         }
         // SAFETY: EAL is initialised; this reads the TSC rate it calibrated.
         let tsc_hz = unsafe { dpdk_sys::mf_get_tsc_hz() };
@@ -271,7 +286,7 @@ impl HostFacts {
             meminfo
                 .lines()
                 .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
         };
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
         HostFacts {
@@ -279,7 +294,9 @@ impl HostFacts {
             euid: Some(unsafe { libc::geteuid() }),
             hugepages_total: field("HugePages_Total:"),
             hugepages_free: field("HugePages_Free:"),
-            hugetlbfs_mounted: mounts.lines().any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")),
+            hugetlbfs_mounted: mounts
+                .lines()
+                .any(|l| l.split_whitespace().nth(2) == Some("hugetlbfs")),
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
         }
     }
@@ -287,24 +304,32 @@ impl HostFacts {
 
 /// What to tell the operator when `rte_eal_init` fails with `errno`.
 pub(crate) fn eal_init_hint(errno: i32, args: &[&str], host: &HostFacts) -> String {
-    let has = |opt: &str| args.iter().any(|a| *a == opt || a.starts_with(&format!("{opt}=")));
+    let has = |opt: &str| {
+        args.iter()
+            .any(|a| *a == opt || a.starts_with(&format!("{opt}=")))
+    };
     let no_huge = has("--no-huge");
     let mut hints: Vec<String> = Vec::new();
 
     let not_root = host.euid.is_some_and(|u| u != 0);
-    if matches!(errno, libc::EACCES | libc::EPERM) || (not_root && !no_huge) {
+    if not_root {
         hints.push(format!(
             "DPDK needs root (or CAP_SYS_ADMIN, CAP_IPC_LOCK and access to /dev/hugepages and \
-             /dev/vfio){}: run it as root",
-            match host.euid {
-                Some(u) if u != 0 => format!("; this process runs as uid {u}"),
-                _ => String::new(),
-            }
+             /dev/vfio); this process runs as uid {}: run it as root",
+            host.euid.unwrap_or_default()
         ));
     }
-    if !no_huge && matches!(errno, libc::ENOMEM | libc::ENODEV | libc::EAGAIN | libc::EACCES) {
+    let no_hugepages = host.hugepages_free.unwrap_or(0) == 0 || !host.hugetlbfs_mounted;
+    // Without hugepages DPDK 22.11 fails with EACCES ("Cannot get hugepage
+    // information"), even as root.
+    if !no_huge
+        && matches!(
+            errno,
+            libc::ENOMEM | libc::ENODEV | libc::EAGAIN | libc::EACCES
+        )
+    {
         let free = host.hugepages_free.unwrap_or(0);
-        if free == 0 || !host.hugetlbfs_mounted {
+        if no_hugepages {
             hints.push(format!(
                 "no usable hugepages (HugePages_Total {}, HugePages_Free {}, hugetlbfs {}): reserve \
                  them once per host with `hugepage-setup/hugepage-setup --pages 1024` as root, or \
@@ -328,6 +353,12 @@ pub(crate) fn eal_init_hint(errno: i32, args: &[&str], host: &HostFacts) -> Stri
         );
     }
     match errno {
+        libc::EACCES | libc::EPERM if !not_root && (no_huge || !no_hugepages) => hints.push(
+            "permission denied although running as root: check that the hugetlbfs mount and \
+             /dev/vfio are accessible, and in a container that it has CAP_SYS_ADMIN and \
+             CAP_IPC_LOCK (or runs privileged)"
+                .into(),
+        ),
         libc::EINVAL => {
             hints.push(format!(
                 "DPDK rejected an argument (its log above names it): -l/--lcores must name CPUs this \
@@ -337,6 +368,13 @@ pub(crate) fn eal_init_hint(errno: i32, args: &[&str], host: &HostFacts) -> Stri
                 host.cpus
             ));
         }
+        libc::ENODEV if args.iter().any(|a| a.starts_with("--vdev")) => hints.push(
+            "DPDK could not create a --vdev: check the driver name (net_pcap, net_ring, net_null, \
+             net_af_packet, net_tap, ...; drivers load from DPDK's pmds folder, e.g. \
+             /usr/lib/x86_64-linux-gnu/dpdk/pmds-23.0) and its options (the EAL's log above \
+             names the device)"
+                .into(),
+        ),
         libc::EPROTO => hints.push(
             "DPDK could not read the PCI bus: run as root, or pass --no-pci when only virtual \
              devices (--vdev) are used"
@@ -386,7 +424,28 @@ mod tests {
         let h = eal_init_hint(libc::ENOMEM, &["-l", "0"], &root_without_hugepages());
         assert!(h.contains("hugepage-setup"), "{h}");
         assert!(h.contains("--no-huge"), "{h}");
-        assert!(!h.contains("root"), "{h}");
+        assert!(!h.contains("needs root"), "{h}");
+    }
+
+    #[test]
+    fn hint_for_eacces_as_root_without_hugepages_is_about_hugepages() {
+        // What DPDK 22.11 reports when no hugepages are reserved.
+        let h = eal_init_hint(libc::EACCES, &["-l", "0"], &root_without_hugepages());
+        assert!(h.contains("hugepage-setup"), "{h}");
+        assert!(!h.contains("root:"), "{h}");
+        assert!(!h.contains("needs root"), "{h}");
+    }
+
+    #[test]
+    fn hint_for_eacces_as_root_with_hugepages_is_about_privileges() {
+        let host = HostFacts {
+            hugepages_total: Some(512),
+            hugepages_free: Some(512),
+            hugetlbfs_mounted: true,
+            ..root_without_hugepages()
+        };
+        let h = eal_init_hint(libc::EACCES, &["-l", "0"], &host);
+        assert!(h.contains("although running as root"), "{h}");
     }
 
     #[test]
@@ -402,10 +461,25 @@ mod tests {
 
     #[test]
     fn hint_for_bad_arguments_mentions_lcores_and_cpu_count() {
-        let h = eal_init_hint(libc::EINVAL, &["--no-huge", "-l", "7"], &root_without_hugepages());
+        let h = eal_init_hint(
+            libc::EINVAL,
+            &["--no-huge", "-l", "7"],
+            &root_without_hugepages(),
+        );
         assert!(h.contains("--lcores"), "{h}");
         assert!(h.contains("it has 2"), "{h}");
         assert!(!h.contains("hugepage-setup"), "{h}");
+    }
+
+    #[test]
+    fn hint_for_unknown_vdev_names_drivers() {
+        let h = eal_init_hint(
+            libc::ENODEV,
+            &["--no-huge", "--vdev=net_foo0"],
+            &root_without_hugepages(),
+        );
+        assert!(h.contains("--vdev"), "{h}");
+        assert!(h.contains("net_pcap"), "{h}");
     }
 
     #[test]

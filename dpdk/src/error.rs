@@ -18,6 +18,15 @@ pub enum DpdkError {
     )]
     AlreadyInitialized,
 
+    /// An earlier `Eal::init` in this process failed. DPDK keeps options
+    /// parsed by a failed attempt, so a retry in the same process would run
+    /// with a mix of old and new arguments.
+    #[error(
+        "an earlier DPDK EAL initialisation in this process failed, and DPDK cannot retry cleanly \
+         in the same process: fix the EAL arguments (see the first error) and restart the process"
+    )]
+    EalInitFailedEarlier,
+
     /// A caller-supplied value that cannot be passed to DPDK.
     #[error("invalid {what}: {why}")]
     InvalidArgument { what: String, why: String },

@@ -89,7 +89,14 @@ impl Mempool {
         // SAFETY: EAL is initialised (`eal` exists); cname is NUL-terminated
         // and outlives the call (DPDK copies the name).
         let ptr = unsafe {
-            dpdk_sys::rte_pktmbuf_pool_create(cname.as_ptr(), n_mbufs, cache_size, 0, data_room, socket_arg)
+            dpdk_sys::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                n_mbufs,
+                cache_size,
+                0,
+                data_room,
+                socket_arg,
+            )
         };
         let Some(ptr) = NonNull::new(ptr) else {
             let errno = rte_errno();
@@ -197,7 +204,9 @@ fn mempool_hint(errno: i32, name: &str, n: u32, cache: u32, data_room: u16) -> S
             "cache size {cache} is invalid for {n} mbufs: it must be at most 512 and at most \
              n_mbufs / 1.5"
         ),
-        libc::ENOSPC => "DPDK's table of memory zones is full (RTE_MAX_MEMZONE): create fewer pools".into(),
+        libc::ENOSPC => {
+            "DPDK's table of memory zones is full (RTE_MAX_MEMZONE): create fewer pools".into()
+        }
         _ => "see DPDK's log lines above".into(),
     }
 }

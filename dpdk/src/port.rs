@@ -188,7 +188,7 @@ impl Drop for PortInner {
             // polls the port's rings. The EAL is alive (mempool holds it).
             let ret = unsafe { dpdk_sys::rte_eth_dev_stop(id) };
             if ret != 0 {
-                tracing::warn!(port = id, error = %call_error("rte_eth_dev_stop", "", ret), "stopping port on drop");
+                tracing::warn!(port = id, error = %call_error("rte_eth_dev_stop", format!("port {id}"), ret), "stopping port on drop");
             }
         }
         // SAFETY: as above; the port is stopped (DPDK refuses to close a
@@ -196,7 +196,7 @@ impl Drop for PortInner {
         // alive (`mempool`, `tx_pools`, dropped after this).
         let ret = unsafe { dpdk_sys::rte_eth_dev_close(id) };
         if ret != 0 {
-            tracing::warn!(port = id, error = %call_error("rte_eth_dev_close", "", ret), "closing port on drop");
+            tracing::warn!(port = id, error = %call_error("rte_eth_dev_close", format!("port {id}"), ret), "closing port on drop");
         }
         CLAIMED[usize::from(id)].store(false, Ordering::Release);
         tracing::debug!(port = id, name = %self.name, "port closed");
@@ -263,14 +263,20 @@ impl Port {
     }
 
     /// Configures a port with every setting spelt out. See [`Port::configure`].
-    pub fn configure_with(port: impl Into<PortSpec>, config: &PortConfig, mempool: &Mempool) -> Result<Port, DpdkError> {
+    pub fn configure_with(
+        port: impl Into<PortSpec>,
+        config: &PortConfig,
+        mempool: &Mempool,
+    ) -> Result<Port, DpdkError> {
         // `mempool` holds the EAL, so DPDK is initialised from here on.
         let id = resolve(&port.into())?;
         if CLAIMED[usize::from(id)].swap(true, Ordering::AcqRel) {
             return Err(DpdkError::PortInUse { port: id });
         }
         match configure_claimed(id, config, mempool) {
-            Ok(inner) => Ok(Port { inner: Arc::new(inner) }),
+            Ok(inner) => Ok(Port {
+                inner: Arc::new(inner),
+            }),
             Err(e) => {
                 CLAIMED[usize::from(id)].store(false, Ordering::Release);
                 Err(e)
@@ -348,7 +354,13 @@ impl Port {
         Ok(TxQueue::new(Arc::clone(&self.inner), queue))
     }
 
-    fn take_queue(&self, kind: &'static str, queue: u16, count: u16, taken: &[AtomicBool]) -> Result<(), DpdkError> {
+    fn take_queue(
+        &self,
+        kind: &'static str,
+        queue: u16,
+        count: u16,
+        taken: &[AtomicBool],
+    ) -> Result<(), DpdkError> {
         let port = self.inner.id;
         if !self.inner.started.load(Ordering::Acquire) {
             return Err(DpdkError::PortNotStarted { port });
@@ -398,7 +410,12 @@ impl Port {
             opackets: s.opackets,
             obytes: s.obytes,
             oerrors: s.oerrors,
-            rx_queues: per_queue(self.inner.n_rx, &s.q_ipackets, &s.q_ibytes, Some(&s.q_errors)),
+            rx_queues: per_queue(
+                self.inner.n_rx,
+                &s.q_ipackets,
+                &s.q_ibytes,
+                Some(&s.q_errors),
+            ),
             tx_queues: per_queue(self.inner.n_tx, &s.q_opackets, &s.q_obytes, None),
         })
     }
@@ -428,11 +445,17 @@ impl Port {
             let mut names = vec![rte_eth_xstat_name::default(); len];
             let mut values = vec![rte_eth_xstat::default(); len];
             // SAFETY: `names` has room for `n` entries.
-            let got_names = unsafe { dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32) };
+            let got_names =
+                unsafe { dpdk_sys::rte_eth_xstats_get_names(id, names.as_mut_ptr(), n as u32) };
             // SAFETY: `values` has room for `n` entries.
-            let got_values = unsafe { dpdk_sys::rte_eth_xstats_get(id, values.as_mut_ptr(), n as u32) };
+            let got_values =
+                unsafe { dpdk_sys::rte_eth_xstats_get(id, values.as_mut_ptr(), n as u32) };
             if got_names < 0 {
-                return Err(call_error("rte_eth_xstats_get_names", self.target(), got_names));
+                return Err(call_error(
+                    "rte_eth_xstats_get_names",
+                    self.target(),
+                    got_names,
+                ));
             }
             if got_values < 0 {
                 return Err(call_error("rte_eth_xstats_get", self.target(), got_values));
@@ -527,7 +550,11 @@ impl Port {
 
 /// A NUL-terminated C string in a fixed array, as a String.
 fn c_name(buf: &[c_char]) -> String {
-    let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+    let bytes: Vec<u8> = buf
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
@@ -567,7 +594,8 @@ fn is_short_pci(name: &str) -> bool {
 }
 
 fn looks_like_pci(name: &str) -> bool {
-    is_short_pci(name) || (name.len() == 12 && name.as_bytes()[4] == b':' && is_short_pci(&name[5..]))
+    is_short_pci(name)
+        || (name.len() == 12 && name.as_bytes()[4] == b':' && is_short_pci(&name[5..]))
 }
 
 fn lookup_by_name(name: &str) -> Option<u16> {
@@ -584,11 +612,15 @@ pub(crate) fn resolve(spec: &PortSpec) -> Result<u16, DpdkError> {
     let found = match spec {
         PortSpec::Id(id) => {
             // SAFETY: any id may be asked about.
-            (usize::from(*id) < MAX_PORTS && unsafe { dpdk_sys::rte_eth_dev_is_valid_port(*id) } == 1).then_some(*id)
+            (usize::from(*id) < MAX_PORTS
+                && unsafe { dpdk_sys::rte_eth_dev_is_valid_port(*id) } == 1)
+                .then_some(*id)
         }
         PortSpec::Name(name) => lookup_by_name(name).or_else(|| {
             // DPDK names PCI ports with their domain.
-            is_short_pci(name).then(|| lookup_by_name(&format!("0000:{name}"))).flatten()
+            is_short_pci(name)
+                .then(|| lookup_by_name(&format!("0000:{name}")))
+                .flatten()
         }),
     };
     found.ok_or_else(|| not_found(spec, &list_ports()))
@@ -598,7 +630,11 @@ pub(crate) fn not_found(spec: &PortSpec, ports: &[(u16, String)]) -> DpdkError {
     let available = if ports.is_empty() {
         "none".to_owned()
     } else {
-        ports.iter().map(|(id, n)| format!("{id}: {n}")).collect::<Vec<_>>().join(", ")
+        ports
+            .iter()
+            .map(|(id, n)| format!("{id}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let hint = match spec {
         PortSpec::Name(n) if looks_like_pci(n) => format!(
@@ -621,7 +657,11 @@ pub(crate) fn not_found(spec: &PortSpec, ports: &[(u16, String)]) -> DpdkError {
     }
 }
 
-fn configure_claimed(id: u16, config: &PortConfig, mempool: &Mempool) -> Result<PortInner, DpdkError> {
+fn configure_claimed(
+    id: u16,
+    config: &PortConfig,
+    mempool: &Mempool,
+) -> Result<PortInner, DpdkError> {
     let name = port_name(id);
     let target = format!("port {id} ({name})");
     let invalid = |why: String| DpdkError::InvalidArgument {
@@ -639,7 +679,9 @@ fn configure_claimed(id: u16, config: &PortConfig, mempool: &Mempool) -> Result<
         String::new()
     } else {
         // SAFETY: DPDK's driver names are static NUL-terminated strings.
-        unsafe { CStr::from_ptr(info.driver_name) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(info.driver_name) }
+            .to_string_lossy()
+            .into_owned()
     };
 
     if config.n_rx_queues == 0 || config.n_rx_queues > info.max_rx_queues {
@@ -675,13 +717,20 @@ fn configure_claimed(id: u16, config: &PortConfig, mempool: &Mempool) -> Result<
             // NULL key: the driver's default key.
             conf.rx_adv_conf.rss_conf.rss_key = std::ptr::null_mut();
             if rss_hf != wanted {
-                tracing::info!(port = id, wanted, supported = rss_hf, "RSS hash types reduced to what the device supports");
+                tracing::info!(
+                    port = id,
+                    wanted,
+                    supported = rss_hf,
+                    "RSS hash types reduced to what the device supports"
+                );
             }
         }
     }
 
     // SAFETY: valid port, conf fully initialised (zeroed = DPDK defaults).
-    let ret = unsafe { dpdk_sys::rte_eth_dev_configure(id, config.n_rx_queues, config.n_tx_queues, &conf) };
+    let ret = unsafe {
+        dpdk_sys::rte_eth_dev_configure(id, config.n_rx_queues, config.n_tx_queues, &conf)
+    };
     if ret != 0 {
         return Err(call_error("rte_eth_dev_configure", target, ret));
     }
@@ -702,16 +751,35 @@ fn configure_claimed(id: u16, config: &PortConfig, mempool: &Mempool) -> Result<
     for q in 0..config.n_rx_queues {
         // SAFETY: configured port; NULL rxconf = driver defaults; the mempool
         // outlives the port (PortInner holds a clone, dropped after close).
-        let ret = unsafe { dpdk_sys::rte_eth_rx_queue_setup(id, q, rx_desc, queue_socket, std::ptr::null(), mempool.as_ptr()) };
+        let ret = unsafe {
+            dpdk_sys::rte_eth_rx_queue_setup(
+                id,
+                q,
+                rx_desc,
+                queue_socket,
+                std::ptr::null(),
+                mempool.as_ptr(),
+            )
+        };
         if ret != 0 {
-            return Err(call_error("rte_eth_rx_queue_setup", format!("{target} rx queue {q}"), ret));
+            return Err(call_error(
+                "rte_eth_rx_queue_setup",
+                format!("{target} rx queue {q}"),
+                ret,
+            ));
         }
     }
     for q in 0..config.n_tx_queues {
         // SAFETY: configured port; NULL txconf = driver defaults.
-        let ret = unsafe { dpdk_sys::rte_eth_tx_queue_setup(id, q, tx_desc, queue_socket, std::ptr::null()) };
+        let ret = unsafe {
+            dpdk_sys::rte_eth_tx_queue_setup(id, q, tx_desc, queue_socket, std::ptr::null())
+        };
         if ret != 0 {
-            return Err(call_error("rte_eth_tx_queue_setup", format!("{target} tx queue {q}"), ret));
+            return Err(call_error(
+                "rte_eth_tx_queue_setup",
+                format!("{target} tx queue {q}"),
+                ret,
+            ));
         }
     }
 
@@ -727,7 +795,12 @@ fn configure_claimed(id: u16, config: &PortConfig, mempool: &Mempool) -> Result<
 
     if let (Some(port_socket), Some(pool_socket)) = (socket, mempool.socket()) {
         if port_socket != pool_socket {
-            tracing::warn!(port = id, port_socket, pool_socket, "mempool is on another NUMA socket than the port: every packet crosses sockets");
+            tracing::warn!(
+                port = id,
+                port_socket,
+                pool_socket,
+                "mempool is on another NUMA socket than the port: every packet crosses sockets"
+            );
         }
     }
 
@@ -754,8 +827,12 @@ fn configure_claimed(id: u16, config: &PortConfig, mempool: &Mempool) -> Result<
         tx_desc,
         rss_hf,
         started: AtomicBool::new(false),
-        rx_taken: (0..config.n_rx_queues).map(|_| AtomicBool::new(false)).collect(),
-        tx_taken: (0..config.n_tx_queues).map(|_| AtomicBool::new(false)).collect(),
+        rx_taken: (0..config.n_rx_queues)
+            .map(|_| AtomicBool::new(false))
+            .collect(),
+        tx_taken: (0..config.n_tx_queues)
+            .map(|_| AtomicBool::new(false))
+            .collect(),
         tx_pools: Mutex::new(Vec::new()),
         mempool: mempool.clone(),
     })
@@ -768,8 +845,14 @@ mod tests {
     #[test]
     fn port_spec_from_str_reads_ids_and_names() {
         assert_eq!("3".parse::<PortSpec>().unwrap(), PortSpec::Id(3));
-        assert_eq!("net_pcap0".parse::<PortSpec>().unwrap(), PortSpec::Name("net_pcap0".into()));
-        assert_eq!("0000:01:00.0".parse::<PortSpec>().unwrap(), PortSpec::Name("0000:01:00.0".into()));
+        assert_eq!(
+            "net_pcap0".parse::<PortSpec>().unwrap(),
+            PortSpec::Name("net_pcap0".into())
+        );
+        assert_eq!(
+            "0000:01:00.0".parse::<PortSpec>().unwrap(),
+            PortSpec::Name("0000:01:00.0".into())
+        );
     }
 
     #[test]

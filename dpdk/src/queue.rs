@@ -74,6 +74,15 @@ impl RxQueue {
     }
 }
 
+impl std::fmt::Debug for RxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RxQueue")
+            .field("port_id", &self.port_id)
+            .field("queue_id", &self.queue_id)
+            .finish()
+    }
+}
+
 impl Drop for RxQueue {
     fn drop(&mut self) {
         self.port.release_rx(self.queue_id);
@@ -119,7 +128,8 @@ impl PacketSource for RxQueue {
 
         // Uninitialised, not zeroed: filling 32 entries of ~100 bytes would
         // cost more than the rest of the burst's bookkeeping.
-        let mut pkts: [MaybeUninit<RxPacket<'_>>; MAX_BURST] = [const { MaybeUninit::uninit() }; MAX_BURST];
+        let mut pkts: [MaybeUninit<RxPacket<'_>>; MAX_BURST] =
+            [const { MaybeUninit::uninit() }; MAX_BURST];
         for (slot, v) in pkts.iter_mut().zip(&self.views[..n]) {
             self.multi_segment += u64::from(v.nb_segs > 1);
             let data: &[u8] = if v.data_len == 0 || v.data.is_null() {
@@ -198,7 +208,9 @@ impl TxQueue {
         // SAFETY: the port is started and alive (we hold it), the queue is
         // ours alone, and raw[..n] are valid mbufs we own; the driver takes
         // ownership of the first `sent`.
-        let sent = usize::from(unsafe { dpdk_sys::mf_tx_burst(self.port_id, self.queue_id, raw.as_mut_ptr(), n as u16) });
+        let sent = usize::from(unsafe {
+            dpdk_sys::mf_tx_burst(self.port_id, self.queue_id, raw.as_mut_ptr(), n as u16)
+        });
         for m in pkts.drain(..sent) {
             // Ownership passed to the driver: do not free.
             let _ = m.into_raw();
@@ -214,6 +226,15 @@ impl TxQueue {
     /// The queue id within the port.
     pub fn queue_id(&self) -> u16 {
         self.queue_id
+    }
+}
+
+impl std::fmt::Debug for TxQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TxQueue")
+            .field("port_id", &self.port_id)
+            .field("queue_id", &self.queue_id)
+            .finish()
     }
 }
 
@@ -245,7 +266,11 @@ impl BurstClock {
     }
 
     pub(crate) fn with_hz(hz: u64, anchor_tsc: u64, anchor_ns: u64) -> BurstClock {
-        let mult = if hz == 0 { 0 } else { ((1_000_000_000u128 << 32) / u128::from(hz)) as u64 };
+        let mult = if hz == 0 {
+            0
+        } else {
+            (((1_000_000_000u128 << 32) + u128::from(hz / 2)) / u128::from(hz)) as u64
+        };
         BurstClock {
             hz,
             mult,
@@ -257,7 +282,11 @@ impl BurstClock {
 
     #[inline]
     pub(crate) fn now_ns(&mut self) -> u64 {
-        let ns = if self.hz == 0 { system_ns() } else { self.at(rdtsc(), system_ns) };
+        let ns = if self.hz == 0 {
+            system_ns()
+        } else {
+            self.at(rdtsc(), system_ns)
+        };
         let ns = ns.max(self.last_ns);
         self.last_ns = ns;
         ns
@@ -273,7 +302,8 @@ impl BurstClock {
             self.anchor_ns = wall();
             return self.anchor_ns;
         }
-        self.anchor_ns + ((u128::from(delta) * u128::from(self.mult)) >> 32) as u64
+        // Rounded to the nearest ns; a u128 product cannot overflow (delta < hz).
+        self.anchor_ns + ((u128::from(delta) * u128::from(self.mult) + (1 << 31)) >> 32) as u64
     }
 }
 
@@ -284,7 +314,9 @@ fn rdtsc() -> u64 {
 }
 
 fn system_ns() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(test)]
@@ -295,7 +327,9 @@ mod tests {
     fn burst_clock_converts_ticks_to_ns() {
         // 2.5 GHz: 2.5 ticks per ns.
         let mut c = BurstClock::with_hz(2_500_000_000, 1_000, 1_700_000_000_000_000_000);
-        let ns = c.at(1_000 + 2_500_000, || unreachable!("no re-anchor within a second"));
+        let ns = c.at(1_000 + 2_500_000, || {
+            unreachable!("no re-anchor within a second")
+        });
         assert_eq!(ns, 1_700_000_000_000_000_000 + 1_000_000);
         let ns = c.at(1_000 + 2_499_999_999, || unreachable!());
         let err = (ns as i128 - (1_700_000_000_000_000_000i128 + 999_999_999)).abs();

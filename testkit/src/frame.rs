@@ -153,7 +153,12 @@ impl FrameSpec {
     ///
     /// Returns Ethernet frames in offset order; a datagram that fits in one
     /// fragment comes back as one unfragmented frame.
-    pub fn build_fragments(&self, payload: &[u8], max_fragment_data: usize, id: u16) -> Vec<Vec<u8>> {
+    pub fn build_fragments(
+        &self,
+        payload: &[u8],
+        max_fragment_data: usize,
+        id: u16,
+    ) -> Vec<Vec<u8>> {
         check_families(self.src, self.dst);
         let step = max_fragment_data / 8 * 8;
         assert!(step >= 8, "fragments must carry at least 8 bytes");
@@ -172,14 +177,26 @@ impl FrameSpec {
             .map(|(i, chunk)| {
                 let offset_bytes = i * step;
                 let more = offset_bytes + chunk.len() < datagram.len();
-                let offset = u16::try_from(offset_bytes / 8).expect("datagram too large to fragment");
+                let offset =
+                    u16::try_from(offset_bytes / 8).expect("datagram too large to fragment");
                 let ip = match (self.src.ip(), self.dst.ip()) {
-                    (IpAddr::V4(s), IpAddr::V4(d)) => {
-                        ipv4_packet(self, s, d, IPPROTO_UDP, id, fragment_field(more, offset), chunk)
-                    }
-                    (IpAddr::V6(s), IpAddr::V6(d)) => {
-                        ipv6_packet(self, s, d, IPPROTO_UDP, Some((more, offset, u32::from(id))), chunk)
-                    }
+                    (IpAddr::V4(s), IpAddr::V4(d)) => ipv4_packet(
+                        self,
+                        s,
+                        d,
+                        IPPROTO_UDP,
+                        id,
+                        fragment_field(more, offset),
+                        chunk,
+                    ),
+                    (IpAddr::V6(s), IpAddr::V6(d)) => ipv6_packet(
+                        self,
+                        s,
+                        d,
+                        IPPROTO_UDP,
+                        Some((more, offset, u32::from(id))),
+                        chunk,
+                    ),
                     _ => unreachable!("families checked above"),
                 };
                 ethernet(&self.vlans, ethertype, &ip)
@@ -365,7 +382,8 @@ fn ipv6_packet(
         h[4..8].copy_from_slice(&id.to_be_bytes());
         ext.push((IPV6_FRAGMENT, h));
     }
-    let payload_len = u16::try_from(ext.len() * 8 + transport.len()).expect("IPv6 payload over 65535 bytes");
+    let payload_len =
+        u16::try_from(ext.len() * 8 + transport.len()).expect("IPv6 payload over 65535 bytes");
     let mut p = Vec::with_capacity(40 + usize::from(payload_len));
     p.extend_from_slice(&[0x60, 0, 0, 0]); // version 6, traffic class 0, flow label 0
     p.extend_from_slice(&payload_len.to_be_bytes());
@@ -420,7 +438,9 @@ pub fn tcp_frame(src: SocketAddr, dst: SocketAddr) -> Vec<u8> {
     seg[16..18].copy_from_slice(&c.to_be_bytes());
     let spec = FrameSpec::udp(src, dst);
     let ip = match (src.ip(), dst.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => ipv4_packet(&spec, s, d, IPPROTO_TCP, UNFRAGMENTED_ID, IPV4_DF, &seg),
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            ipv4_packet(&spec, s, d, IPPROTO_TCP, UNFRAGMENTED_ID, IPV4_DF, &seg)
+        }
         (IpAddr::V6(s), IpAddr::V6(d)) => ipv6_packet(&spec, s, d, IPPROTO_TCP, None, &seg),
         _ => unreachable!("families checked above"),
     };
@@ -459,14 +479,14 @@ mod tests {
         // IPv4 header sum: 4500+001E+0000+4000+4011+0000+C000+0201+C633+6402
         //   = 0x2B165 -> fold 0xB167 -> complement 0x4E98.
         // UDP: pseudo-header C000+0201+C633+6402+0011+000A = 0x1EC51,
-        //   plus 03E8+9C40+000A+0000+AABB = 0x14AED, total 0x3333E
-        //   -> fold 0x3341 -> complement 0xCCBE.
+        //   plus 03E8+9C40+000A+0000+AABB = 0x14AED, total 0x3373E
+        //   -> fold 0x3741 -> complement 0xC8BE.
         #[rustfmt::skip]
         let expected: Vec<u8> = vec![
             0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00,
             0x45, 0x00, 0x00, 0x1E, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0x4E, 0x98,
             192, 0, 2, 1, 198, 51, 100, 2,
-            0x03, 0xE8, 0x9C, 0x40, 0x00, 0x0A, 0xCC, 0xBE,
+            0x03, 0xE8, 0x9C, 0x40, 0x00, 0x0A, 0xC8, 0xBE,
             0xAA, 0xBB,
         ];
         assert_eq!(f, expected);
@@ -475,7 +495,10 @@ mod tests {
     #[test]
     fn checksum_of_rfc1071_example() {
         // RFC 1071 §3 example bytes: sum 0xDDF2, checksum !0xDDF2 = 0x220D.
-        assert_eq!(internet_checksum(&[0x00, 0x01, 0xF2, 0x03, 0xF4, 0xF5, 0xF6, 0xF7]), 0x220D);
+        assert_eq!(
+            internet_checksum(&[0x00, 0x01, 0xF2, 0x03, 0xF4, 0xF5, 0xF6, 0xF7]),
+            0x220D
+        );
     }
 
     #[test]
@@ -485,7 +508,10 @@ mod tests {
             ..FrameSpec::udp(v4([192, 0, 2, 1], 1), v4([192, 0, 2, 2], 2))
         };
         let f = spec.build(b"x");
-        assert_eq!(&f[12..22], &[0x88, 0xA8, 0x00, 100, 0x81, 0x00, 0x00, 200, 0x08, 0x00]);
+        assert_eq!(
+            &f[12..22],
+            &[0x88, 0xA8, 0x00, 100, 0x81, 0x00, 0x00, 200, 0x08, 0x00]
+        );
         let one = FrameSpec {
             vlans: vec![4095],
             ..spec.clone()

@@ -58,7 +58,9 @@ pub fn pattern_index(byte: u8) -> Option<u32> {
         return None;
     }
     let below = SKIPPED.iter().filter(|&&s| s < byte).count() as u32;
-    let k = u32::from(byte).checked_sub(u32::from(PATTERN_BASE))?.checked_sub(below)?;
+    let k = u32::from(byte)
+        .checked_sub(u32::from(PATTERN_BASE))?
+        .checked_sub(below)?;
     (k < PATTERN_PERIOD).then_some(k)
 }
 
@@ -133,7 +135,11 @@ pub enum Block {
     Mixed,
 }
 
-fn classify<T: Copy>(samples: &[T], is_silence: impl Fn(T) -> bool, index: impl Fn(T) -> Option<u32>) -> Block {
+fn classify<T: Copy>(
+    samples: &[T],
+    is_silence: impl Fn(T) -> bool,
+    index: impl Fn(T) -> Option<u32>,
+) -> Block {
     let Some(&first) = samples.first() else {
         return Block::Mixed;
     };
@@ -154,7 +160,10 @@ pub fn classify_g711(codes: &[u8], block_len: usize, law: Law) -> Vec<Block> {
         Law::Ulaw => c == ULAW_SILENCE || c == ULAW_NEG_SILENCE,
         Law::Alaw => c == ALAW_SILENCE || c == ALAW_NEG_SILENCE,
     };
-    codes.chunks(block_len).map(|b| classify(b, silent, pattern_index)).collect()
+    codes
+        .chunks(block_len)
+        .map(|b| classify(b, silent, pattern_index))
+        .collect()
 }
 
 /// Classify 16-bit linear samples (decoded from `law`) in blocks of
@@ -162,10 +171,16 @@ pub fn classify_g711(codes: &[u8], block_len: usize, law: Law) -> Vec<Block> {
 /// ±8 for A-law), or exact 0.
 pub fn classify_linear(samples: &[i16], block_len: usize, law: Law) -> Vec<Block> {
     assert!(block_len > 0, "block_len must be positive");
-    let table: Vec<i16> = (0..PATTERN_PERIOD).map(|i| law.decode(pattern_byte(i))).collect();
-    let silent = |s: i16| s == 0 || s == law.decode(law.silence()) || s == law.decode(law.silence() ^ 0x80);
+    let table: Vec<i16> = (0..PATTERN_PERIOD)
+        .map(|i| law.decode(pattern_byte(i)))
+        .collect();
+    let silent =
+        |s: i16| s == 0 || s == law.decode(law.silence()) || s == law.decode(law.silence() ^ 0x80);
     let index = |s: i16| table.iter().position(|&t| t == s).map(|p| p as u32);
-    samples.chunks(block_len).map(|b| classify(b, silent, index)).collect()
+    samples
+        .chunks(block_len)
+        .map(|b| classify(b, silent, index))
+        .collect()
 }
 
 #[cfg(test)]
@@ -178,7 +193,10 @@ mod tests {
         let mut seen = HashSet::new();
         for i in 0..PATTERN_PERIOD {
             let b = pattern_byte(i);
-            assert!(![0xFF, 0x7F, 0xD5, 0x55].contains(&b), "index {i} gives silent byte {b:#x}");
+            assert!(
+                ![0xFF, 0x7F, 0xD5, 0x55].contains(&b),
+                "index {i} gives silent byte {b:#x}"
+            );
             assert!(seen.insert(b), "byte {b:#x} used twice");
             assert_eq!(pattern_index(b), Some(i));
             assert_eq!(pattern_byte(i + PATTERN_PERIOD), b);
@@ -206,9 +224,14 @@ mod tests {
     #[test]
     fn pattern_survives_linear_decoding() {
         for law in [Law::Ulaw, Law::Alaw] {
-            let values: HashSet<i16> = (0..PATTERN_PERIOD).map(|i| law.decode(pattern_byte(i))).collect();
+            let values: HashSet<i16> = (0..PATTERN_PERIOD)
+                .map(|i| law.decode(pattern_byte(i)))
+                .collect();
             assert_eq!(values.len(), PATTERN_PERIOD as usize, "{law:?}");
-            assert_eq!(pattern_index_linear(law, law.decode(pattern_byte(42))), Some(42));
+            assert_eq!(
+                pattern_index_linear(law, law.decode(pattern_byte(42))),
+                Some(42)
+            );
             assert_eq!(pattern_index_linear(law, law.decode(law.silence())), None);
         }
     }

@@ -56,7 +56,12 @@ impl<W: Write> PcapWriter<W> {
     /// Start a pcap with the given resolution and snap length. Records longer
     /// than `snaplen` are cut to it, keeping their original length, as
     /// tcpdump `-s` does.
-    pub fn with_options(mut out: W, link_type: u32, resolution: TsResolution, snaplen: u32) -> io::Result<Self> {
+    pub fn with_options(
+        mut out: W,
+        link_type: u32,
+        resolution: TsResolution,
+        snaplen: u32,
+    ) -> io::Result<Self> {
         let magic = match resolution {
             TsResolution::Micro => MAGIC_MICROS,
             TsResolution::Nano => MAGIC_NANOS,
@@ -89,7 +94,8 @@ impl<W: Write> PcapWriter<W> {
     /// was truncated. The reader must not trust the frame to be complete.
     pub fn write_record(&mut self, ts_ns: u64, data: &[u8], orig_len: u32) -> io::Result<()> {
         let stored = &data[..data.len().min(self.snaplen as usize)];
-        let secs = u32::try_from(ts_ns / 1_000_000_000).map_err(|_| invalid("timestamp beyond 2106"))?;
+        let secs =
+            u32::try_from(ts_ns / 1_000_000_000).map_err(|_| invalid("timestamp beyond 2106"))?;
         let frac = match self.resolution {
             TsResolution::Micro => (ts_ns % 1_000_000_000 / 1_000) as u32,
             TsResolution::Nano => (ts_ns % 1_000_000_000) as u32,
@@ -116,7 +122,11 @@ fn invalid(msg: &str) -> io::Error {
 
 /// Write `packets` (`(ts_ns, bytes)`, in the given order) to a microsecond
 /// pcap at `path`. Accepts borrowed or owned packet bytes.
-pub fn write_pcap<B: AsRef<[u8]>>(path: impl AsRef<Path>, link_type: u32, packets: &[(u64, B)]) -> io::Result<()> {
+pub fn write_pcap<B: AsRef<[u8]>>(
+    path: impl AsRef<Path>,
+    link_type: u32,
+    packets: &[(u64, B)],
+) -> io::Result<()> {
     write_pcap_with(path, link_type, TsResolution::Micro, packets)
 }
 
@@ -127,7 +137,8 @@ pub fn write_pcap_with<B: AsRef<[u8]>>(
     resolution: TsResolution,
     packets: &[(u64, B)],
 ) -> io::Result<()> {
-    let mut w = PcapWriter::with_resolution(BufWriter::new(File::create(path)?), link_type, resolution)?;
+    let mut w =
+        PcapWriter::with_resolution(BufWriter::new(File::create(path)?), link_type, resolution)?;
     for (ts, data) in packets {
         w.write_packet(*ts, data.as_ref())?;
     }
@@ -230,7 +241,10 @@ impl<W: Write> PcapngWriter<W> {
 /// Write a pcapng at `path` from `(ts_ns, link_type, bytes)` records: one
 /// interface (µs resolution) per distinct link type, in order of first
 /// appearance, so Ethernet and raw-IP packets can share one file.
-pub fn write_pcapng<B: AsRef<[u8]>>(path: impl AsRef<Path>, packets: &[(u64, u32, B)]) -> io::Result<()> {
+pub fn write_pcapng<B: AsRef<[u8]>>(
+    path: impl AsRef<Path>,
+    packets: &[(u64, u32, B)],
+) -> io::Result<()> {
     let mut w = PcapngWriter::new(BufWriter::new(File::create(path)?))?;
     let mut ifaces: Vec<(u32, u32)> = Vec::new(); // (link type, interface id)
     for (ts, lt, data) in packets {
@@ -315,7 +329,11 @@ impl Reader<'_> {
 
     fn slice(&self, pos: usize, len: usize) -> io::Result<&[u8]> {
         self.bytes
-            .get(pos..pos.checked_add(len).ok_or_else(|| invalid("length overflow"))?)
+            .get(
+                pos..pos
+                    .checked_add(len)
+                    .ok_or_else(|| invalid("length overflow"))?,
+            )
             .ok_or_else(|| invalid("truncated capture"))
     }
 }
@@ -400,7 +418,9 @@ fn parse_pcapng(bytes: &[u8]) -> io::Result<Vec<PcapRecord>> {
                         break;
                     }
                     if code == OPT_IF_TSRESOL && len >= 1 {
-                        tsresol = *body.get(opt + 4).ok_or_else(|| invalid("truncated option"))?;
+                        tsresol = *body
+                            .get(opt + 4)
+                            .ok_or_else(|| invalid("truncated option"))?;
                     }
                     opt += 4 + len.div_ceil(4) * 4;
                 }
@@ -408,7 +428,9 @@ fn parse_pcapng(bytes: &[u8]) -> io::Result<Vec<PcapRecord>> {
             }
             PCAPNG_EPB => {
                 let iface = r.u32_at(pos + 8)? as usize;
-                let (link_type, tsresol) = *ifaces.get(iface).ok_or_else(|| invalid("EPB names an unknown interface"))?;
+                let (link_type, tsresol) = *ifaces
+                    .get(iface)
+                    .ok_or_else(|| invalid("EPB names an unknown interface"))?;
                 let units = (u64::from(r.u32_at(pos + 12)?) << 32) | u64::from(r.u32_at(pos + 16)?);
                 let cap = r.u32_at(pos + 20)? as usize;
                 let orig_len = r.u32_at(pos + 24)?;
@@ -421,7 +443,9 @@ fn parse_pcapng(bytes: &[u8]) -> io::Result<Vec<PcapRecord>> {
                 });
             }
             PCAPNG_SPB => {
-                let (link_type, _) = *ifaces.first().ok_or_else(|| invalid("SPB before any interface"))?;
+                let (link_type, _) = *ifaces
+                    .first()
+                    .ok_or_else(|| invalid("SPB before any interface"))?;
                 let orig_len = r.u32_at(pos + 8)?;
                 let cap = (orig_len as usize).min(total - 16);
                 out.push(PcapRecord {
@@ -459,7 +483,8 @@ mod tests {
 
     #[test]
     fn nanosecond_and_snaplen() {
-        let mut w = PcapWriter::with_options(Vec::new(), LINKTYPE_RAW, TsResolution::Nano, 2).unwrap();
+        let mut w =
+            PcapWriter::with_options(Vec::new(), LINKTYPE_RAW, TsResolution::Nano, 2).unwrap();
         w.write_packet(5_000_000_007, &[9, 8, 7]).unwrap();
         let b = w.finish().unwrap();
         assert_eq!(&b[0..4], &[0x4D, 0x3C, 0xB2, 0xA1]);
@@ -495,18 +520,27 @@ mod tests {
     #[test]
     fn pcapng_round_trip_with_two_link_types() {
         let mut w = PcapngWriter::new(Vec::new()).unwrap();
-        let eth = w.add_interface(LINKTYPE_ETHERNET, TsResolution::Micro).unwrap();
+        let eth = w
+            .add_interface(LINKTYPE_ETHERNET, TsResolution::Micro)
+            .unwrap();
         let raw = w.add_interface(LINKTYPE_RAW, TsResolution::Nano).unwrap();
-        w.write_packet(eth, 1_000_001_999, &[1, 2, 3, 4, 5]).unwrap();
+        w.write_packet(eth, 1_000_001_999, &[1, 2, 3, 4, 5])
+            .unwrap();
         w.write_packet(raw, 2_000_000_001, &[6]).unwrap();
         let b = w.finish().unwrap();
         assert_eq!(&b[0..4], &[0x0A, 0x0D, 0x0D, 0x0A]);
         assert_eq!(u32::from_le_bytes(b[4..8].try_into().unwrap()), 28);
         let recs = parse_capture(&b).unwrap();
         assert_eq!(recs.len(), 2);
-        assert_eq!((recs[0].ts_ns, recs[0].link_type), (1_000_001_000, LINKTYPE_ETHERNET));
+        assert_eq!(
+            (recs[0].ts_ns, recs[0].link_type),
+            (1_000_001_000, LINKTYPE_ETHERNET)
+        );
         assert_eq!(recs[0].data, vec![1, 2, 3, 4, 5]);
-        assert_eq!((recs[1].ts_ns, recs[1].link_type), (2_000_000_001, LINKTYPE_RAW));
+        assert_eq!(
+            (recs[1].ts_ns, recs[1].link_type),
+            (2_000_000_001, LINKTYPE_RAW)
+        );
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub const RTP_HEADER_LEN: usize = 12;
 
 impl RtpPacket {
     /// A packet with the given essentials and no CSRCs, extension or padding.
-    pub fn new(payload_type: u8, sequence: u16, timestamp: u32, ssrc: u32, payload: Vec<u8>) -> Self {
+    pub fn new(
+        payload_type: u8,
+        sequence: u16,
+        timestamp: u32,
+        ssrc: u32,
+        payload: Vec<u8>,
+    ) -> Self {
         Self {
             payload_type,
             sequence,
@@ -54,7 +60,11 @@ impl RtpPacket {
         assert!(self.payload_type <= 127, "RTP payload type exceeds 7 bits");
         assert!(self.csrcs.len() <= 15, "more than 15 CSRCs");
         let mut b = Vec::with_capacity(
-            RTP_HEADER_LEN + 4 * self.csrcs.len() + self.payload.len() + usize::from(self.padding) + 8,
+            RTP_HEADER_LEN
+                + 4 * self.csrcs.len()
+                + self.payload.len()
+                + usize::from(self.padding)
+                + 8,
         );
         let mut first = 0x80 | self.csrcs.len() as u8;
         if self.padding > 0 {
@@ -74,7 +84,11 @@ impl RtpPacket {
         if let Some((profile, data)) = &self.extension {
             let words = data.len().div_ceil(4);
             b.extend_from_slice(&profile.to_be_bytes());
-            b.extend_from_slice(&u16::try_from(words).expect("extension too long").to_be_bytes());
+            b.extend_from_slice(
+                &u16::try_from(words)
+                    .expect("extension too long")
+                    .to_be_bytes(),
+            );
             b.extend_from_slice(data);
             b.resize(b.len() + (words * 4 - data.len()), 0);
         }
@@ -99,7 +113,9 @@ impl RtpPacket {
         let mut pos = RTP_HEADER_LEN;
         let mut csrcs = Vec::with_capacity(cc);
         for _ in 0..cc {
-            csrcs.push(u32::from_be_bytes(bytes.get(pos..pos + 4)?.try_into().ok()?));
+            csrcs.push(u32::from_be_bytes(
+                bytes.get(pos..pos + 4)?.try_into().ok()?,
+            ));
             pos += 4;
         }
         let extension = if bytes[0] & 0x10 != 0 {
@@ -199,7 +215,12 @@ pub fn rtcp_receiver_report(ssrc: u32) -> Vec<u8> {
 /// from the audio track, so tests need them in a stream.
 pub fn telephone_event(event: u8, end: bool, volume: u8, duration: u16) -> Vec<u8> {
     let d = duration.to_be_bytes();
-    vec![event, (if end { 0x80 } else { 0 }) | (volume & 0x3F), d[0], d[1]]
+    vec![
+        event,
+        (if end { 0x80 } else { 0 }) | (volume & 0x3F),
+        d[0],
+        d[1],
+    ]
 }
 
 #[cfg(test)]
@@ -266,6 +287,17 @@ mod tests {
         }
         assert_eq!(rtcp_sender_report(5)[1], RTCP_SR);
         assert_eq!(rtcp_receiver_report(5)[1], RTCP_RR);
+    }
+
+    #[test]
+    fn telephone_event_layout() {
+        // digit 5, end bit, volume 10, duration 800 (RFC 4733 §2.3)
+        assert_eq!(telephone_event(5, true, 10, 800), vec![5, 0x8A, 0x03, 0x20]);
+        assert_eq!(
+            telephone_event(11, false, 0x7F, 0)[1],
+            0x3F,
+            "volume is 6 bits"
+        );
     }
 
     #[test]

@@ -159,7 +159,8 @@ impl Impairments {
     /// a SplitMix64 seeded with `seed` (a reproducible "2 % loss").
     pub fn with_random_loss(mut self, seed: u64, packets: u32, num: u64, den: u64) -> Self {
         let mut rng = SplitMix64::new(seed);
-        self.drop.extend((0..packets).filter(|_| rng.chance(num, den)));
+        self.drop
+            .extend((0..packets).filter(|_| rng.chance(num, den)));
         self
     }
 }

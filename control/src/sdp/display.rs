@@ -27,7 +27,13 @@ fn attributes(f: &mut fmt::Formatter<'_>, attrs: &[(String, Option<String>)]) ->
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let or_dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+        let or_dash = |s: &str| {
+            if s.is_empty() {
+                "-".to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
         write!(
             f,
             "{} {} {} {} {} {}",
@@ -87,7 +93,15 @@ impl fmt::Display for Sdp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         line(f, 'v', &self.version.to_string())?;
         line(f, 'o', &self.origin.to_string())?;
-        line(f, 's', if self.session_name.is_empty() { "-" } else { &self.session_name })?;
+        line(
+            f,
+            's',
+            if self.session_name.is_empty() {
+                "-"
+            } else {
+                &self.session_name
+            },
+        )?;
         if let Some(info) = &self.session_info {
             line(f, 'i', info)?;
         }

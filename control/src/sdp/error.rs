@@ -16,7 +16,11 @@ pub enum SdpError {
     /// A line that matters is malformed: `what` says which field, `text` is
     /// an excerpt of the line (control characters replaced, length capped).
     #[error("SDP line {line}: {what} ({text})")]
-    Line { line: usize, what: &'static str, text: String },
+    Line {
+        line: usize,
+        what: &'static str,
+        text: String,
+    },
     /// A value handed to a builder method is invalid.
     #[error("invalid SDP {0}")]
     InvalidValue(&'static str),

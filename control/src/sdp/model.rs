@@ -254,7 +254,10 @@ fn find_attribute<'a>(attributes: &'a [(String, Option<String>)], name: &str) ->
 /// The last direction attribute in a list (the last one wins if a sloppy
 /// peer sends several).
 fn direction_in(attributes: &[(String, Option<String>)]) -> Option<Direction> {
-    attributes.iter().rev().find_map(|(n, _)| Direction::from_attribute(n))
+    attributes
+        .iter()
+        .rev()
+        .find_map(|(n, _)| Direction::from_attribute(n))
 }
 
 impl Sdp {
@@ -433,12 +436,16 @@ impl MediaDescription {
 
     /// `a=label` (RFC 4574), the key SIPREC metadata uses for this stream.
     pub fn label(&self) -> Option<&str> {
-        self.attribute("label").map(str::trim).filter(|l| !l.is_empty())
+        self.attribute("label")
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
     }
 
     /// `a=mid` (RFC 5888).
     pub fn mid(&self) -> Option<&str> {
-        self.attribute("mid").map(str::trim).filter(|m| !m.is_empty())
+        self.attribute("mid")
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
     }
 
     /// A media-level attribute by name (`Some("")` for a flag).
@@ -484,21 +491,27 @@ impl MediaDescription {
 
     /// The `a=fmtp` parameters of a format.
     pub fn fmtp_for(&self, format: &str) -> Option<&str> {
-        self.fmtp.iter().find(|f| f.format == format).map(|f| f.params.as_str())
+        self.fmtp
+            .iter()
+            .find(|f| f.format == format)
+            .map(|f| f.params.as_str())
     }
 
     /// Appends an attribute and updates the typed fields; errors on a value
     /// the parser would reject (bad rtpmap, bad rtcp port).
     pub fn push_attribute(&mut self, name: &str, value: Option<&str>) -> Result<(), SdpError> {
-        self.apply_attribute(name, value).map_err(SdpError::InvalidValue)?;
-        self.attributes.push((name.to_owned(), value.map(str::to_owned)));
+        self.apply_attribute(name, value)
+            .map_err(SdpError::InvalidValue)?;
+        self.attributes
+            .push((name.to_owned(), value.map(str::to_owned)));
         Ok(())
     }
 
     /// Removes every attribute `name`; returns how many.
     pub fn remove_attribute(&mut self, name: &str) -> usize {
         let before = self.attributes.len();
-        self.attributes.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        self.attributes
+            .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
         let removed = before - self.attributes.len();
         if removed > 0 {
             self.rederive();
@@ -508,7 +521,8 @@ impl MediaDescription {
 
     /// Replaces any media-level direction attribute with `direction`.
     pub fn set_direction(&mut self, direction: Direction) {
-        self.attributes.retain(|(n, _)| Direction::from_attribute(n).is_none());
+        self.attributes
+            .retain(|(n, _)| Direction::from_attribute(n).is_none());
         self.attributes.push((direction.as_str().to_owned(), None));
     }
 
@@ -531,10 +545,16 @@ impl MediaDescription {
     }
 
     /// Updates the typed fields for one attribute (not `attributes` itself).
-    pub(crate) fn apply_attribute(&mut self, name: &str, value: Option<&str>) -> Result<(), &'static str> {
+    pub(crate) fn apply_attribute(
+        &mut self,
+        name: &str,
+        value: Option<&str>,
+    ) -> Result<(), &'static str> {
         let value = value.unwrap_or("").trim();
         match name.to_ascii_lowercase().as_str() {
-            "rtpmap" => self.rtpmaps.push(parse_rtpmap(value).ok_or("malformed a=rtpmap")?),
+            "rtpmap" => self
+                .rtpmaps
+                .push(parse_rtpmap(value).ok_or("malformed a=rtpmap")?),
             "fmtp" => {
                 let (format, params) = value.split_once(char::is_whitespace).unwrap_or((value, ""));
                 if format.is_empty() {

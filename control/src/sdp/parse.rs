@@ -55,7 +55,8 @@ impl Parser {
                 continue;
             }
             any_line = true;
-            let (kind, value) = split_line(line).ok_or_else(|| line_error(line_no, "not a <type>=<value> line", line))?;
+            let (kind, value) = split_line(line)
+                .ok_or_else(|| line_error(line_no, "not a <type>=<value> line", line))?;
             if !self.seen_version {
                 if kind != 'v' {
                     return Err(SdpError::MissingVersion);
@@ -70,7 +71,8 @@ impl Parser {
                 if let Some(done) = current.take() {
                     sdp.media.push(done);
                 }
-                current = Some(parse_media_line(value).map_err(|what| line_error(line_no, what, line))?);
+                current =
+                    Some(parse_media_line(value).map_err(|what| line_error(line_no, what, line))?);
                 continue;
             }
             let result = match current.as_mut() {
@@ -93,7 +95,13 @@ impl Parser {
         Ok(sdp)
     }
 
-    fn session_line(&mut self, sdp: &mut Sdp, kind: char, value: &str, line: &str) -> Result<(), &'static str> {
+    fn session_line(
+        &mut self,
+        sdp: &mut Sdp,
+        kind: char,
+        value: &str,
+        line: &str,
+    ) -> Result<(), &'static str> {
         match kind {
             'v' => return Err("duplicate v= line"),
             'o' => {
@@ -138,7 +146,12 @@ fn placeholder_origin() -> Origin {
     }
 }
 
-fn media_line(media: &mut MediaDescription, kind: char, value: &str, line: &str) -> Result<(), &'static str> {
+fn media_line(
+    media: &mut MediaDescription,
+    kind: char,
+    value: &str,
+    line: &str,
+) -> Result<(), &'static str> {
     match kind {
         'i' => media.title = Some(value.to_owned()),
         'c' => {
@@ -211,7 +224,13 @@ fn parse_media_line(value: &str) -> Result<MediaDescription, &'static str> {
     };
     let port: u16 = port.parse().map_err(|_| "bad m= port")?;
     let port_count = match port_count {
-        Some(count) => Some(count.parse::<u16>().ok().filter(|c| *c > 0).ok_or("bad m= port count")?),
+        Some(count) => Some(
+            count
+                .parse::<u16>()
+                .ok()
+                .filter(|c| *c > 0)
+                .ok_or("bad m= port count")?,
+        ),
         None => None,
     };
     let mut media = MediaDescription::new(

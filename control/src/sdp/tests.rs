@@ -30,7 +30,10 @@ fn parses_an_offer() {
     assert_eq!(sdp.origin.username, "SRC");
     assert_eq!(sdp.origin.sess_version_num(), Some(2890844527));
     assert_eq!(sdp.session_name, "SIPREC");
-    assert_eq!(sdp.connection.as_ref().unwrap().addr, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)));
+    assert_eq!(
+        sdp.connection.as_ref().unwrap().addr,
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10))
+    );
     assert_eq!(sdp.session_direction(), Some(Direction::SendOnly));
     assert_eq!(sdp.media.len(), 3);
 
@@ -40,7 +43,11 @@ fn parses_an_offer() {
     assert_eq!(a.proto, "RTP/AVP");
     assert_eq!(a.formats, vec!["0", "8", "18", "101"]);
     assert_eq!(a.payload_types(), vec![0, 8, 18, 101]);
-    assert_eq!(a.direction(), Direction::SendOnly, "inherited from the session");
+    assert_eq!(
+        a.direction(),
+        Direction::SendOnly,
+        "inherited from the session"
+    );
     assert_eq!(a.media_direction(), None);
     assert_eq!(a.label(), Some("1"));
     assert_eq!(a.codec_for(0), Some(("PCMU", 8000)));
@@ -50,7 +57,10 @@ fn parses_an_offer() {
     assert_eq!(a.fmtp_for("101"), Some("0-15"));
     assert_eq!(a.ptime, Some(20));
     assert!(!a.rtcp_mux);
-    assert_eq!(a.effective_connection(&sdp).unwrap().addr.to_string(), "192.0.2.10");
+    assert_eq!(
+        a.effective_connection(&sdp).unwrap().addr.to_string(),
+        "192.0.2.10"
+    );
 
     let b = &sdp.media[1];
     assert_eq!((b.port, b.port_count), (16802, Some(2)));
@@ -61,7 +71,10 @@ fn parses_an_offer() {
     assert!(b.rtcp_mux);
     assert_eq!(b.crypto.len(), 1);
     assert!(b.crypto[0].starts_with("1 AES_CM_128_HMAC_SHA1_80 inline:"));
-    assert_eq!(b.effective_connection(&sdp).unwrap().addr.to_string(), "192.0.2.11");
+    assert_eq!(
+        b.effective_connection(&sdp).unwrap().addr.to_string(),
+        "192.0.2.11"
+    );
     assert_eq!(sdp.media_by_label("2").map(|m| m.port), Some(16802));
 
     assert!(sdp.media[2].is_disabled());
@@ -89,19 +102,46 @@ fn lenient_with_sloppy_sbcs() {
 fn errors_name_the_line() {
     let base = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 5004 RTP/AVP 0\r\n";
     let cases = [
-        (base.replace("5004", "99999"), "SDP line 6: bad m= port (m=audio 99999 RTP/AVP 0)"),
-        (base.replace("5004", "x"), "SDP line 6: bad m= port (m=audio x RTP/AVP 0)"),
-        (base.replace("5004 RTP/AVP 0", "5004"), "SDP line 6: malformed m= line (m=audio 5004)"),
-        (base.replace("c=IN IP4 192.0.2.1", "c=IN IP4 192.0.2.300"), "SDP line 4: bad c= address (c=IN IP4 192.0.2.300)"),
+        (
+            base.replace("5004", "99999"),
+            "SDP line 6: bad m= port (m=audio 99999 RTP/AVP 0)",
+        ),
+        (
+            base.replace("5004", "x"),
+            "SDP line 6: bad m= port (m=audio x RTP/AVP 0)",
+        ),
+        (
+            base.replace("5004 RTP/AVP 0", "5004"),
+            "SDP line 6: malformed m= line (m=audio 5004)",
+        ),
+        (
+            base.replace("c=IN IP4 192.0.2.1", "c=IN IP4 192.0.2.300"),
+            "SDP line 4: bad c= address (c=IN IP4 192.0.2.300)",
+        ),
         (
             base.replace("c=IN IP4 192.0.2.1", "c=IN IP6 192.0.2.1"),
             "SDP line 4: c= address does not match its address type (c=IN IP6 192.0.2.1)",
         ),
-        (base.replace("c=IN IP4 192.0.2.1", "c=IN IP4"), "SDP line 4: malformed c= line (c=IN IP4)"),
-        (format!("{base}a=rtpmap:200 foo/8000\r\n"), "SDP line 7: malformed a=rtpmap (a=rtpmap:200 foo/8000)"),
-        (format!("{base}a=rtcp:abc\r\n"), "SDP line 7: bad a=rtcp port (a=rtcp:abc)"),
-        (format!("{base}--boundary\r\n"), "SDP line 7: not a <type>=<value> line (--boundary)"),
-        (base.replace("o=- 1 1 IN IP4 192.0.2.1\r\n", ""), "SDP has no o= line"),
+        (
+            base.replace("c=IN IP4 192.0.2.1", "c=IN IP4"),
+            "SDP line 4: malformed c= line (c=IN IP4)",
+        ),
+        (
+            format!("{base}a=rtpmap:200 foo/8000\r\n"),
+            "SDP line 7: malformed a=rtpmap (a=rtpmap:200 foo/8000)",
+        ),
+        (
+            format!("{base}a=rtcp:abc\r\n"),
+            "SDP line 7: bad a=rtcp port (a=rtcp:abc)",
+        ),
+        (
+            format!("{base}--boundary\r\n"),
+            "SDP line 7: not a <type>=<value> line (--boundary)",
+        ),
+        (
+            base.replace("o=- 1 1 IN IP4 192.0.2.1\r\n", ""),
+            "SDP has no o= line",
+        ),
         (base.replace("v=0", "v=1"), "unsupported SDP version 1"),
         (base.replace("v=0\r\n", ""), "SDP does not start with v="),
         ("\r\n \r\n".to_owned(), "SDP is empty"),
@@ -124,9 +164,17 @@ fn round_trips_through_display() {
 fn builds_an_answer() {
     let offer = Sdp::parse(OFFER).unwrap();
     let ip = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 20));
-    let mut answer = Sdp::new(Origin::new("mediafork", "42", "1", ip), Some(Connection::new(ip)));
+    let mut answer = Sdp::new(
+        Origin::new("mediafork", "42", "1", ip),
+        Some(Connection::new(ip)),
+    );
     for (i, m) in offer.media.iter().enumerate() {
-        let mut a = MediaDescription::new(m.kind.clone(), 40000 + 2 * i as u16, &m.proto, vec!["0".into()]);
+        let mut a = MediaDescription::new(
+            m.kind.clone(),
+            40000 + 2 * i as u16,
+            &m.proto,
+            vec!["0".into()],
+        );
         a.push_attribute("rtpmap", Some("0 PCMU/8000")).unwrap();
         a.set_direction(m.direction().recorder_answer());
         if let Some(label) = m.label() {
@@ -154,7 +202,10 @@ fn directions() {
     assert_eq!(Direction::Inactive.recorder_answer(), Direction::Inactive);
     assert_eq!(Direction::RecvOnly.recorder_answer(), Direction::Inactive);
     assert_eq!(Direction::SendOnly.reversed(), Direction::RecvOnly);
-    assert_eq!(Direction::from_attribute("Inactive"), Some(Direction::Inactive));
+    assert_eq!(
+        Direction::from_attribute("Inactive"),
+        Some(Direction::Inactive)
+    );
     assert_eq!(Direction::from_attribute("label"), None);
 }
 
@@ -165,7 +216,10 @@ fn connection_forms() {
     assert_eq!(c.to_string(), "IN IP4 233.252.0.1/127/3");
     let c = Connection::parse("IN IP6 2001:db8::1").unwrap();
     assert!(c.addr.is_ipv6());
-    assert_eq!(Connection::parse("IN IP6 ff15::101/3").unwrap().num_addrs, Some(3));
+    assert_eq!(
+        Connection::parse("IN IP6 ff15::101/3").unwrap().num_addrs,
+        Some(3)
+    );
     assert!(Connection::parse("IN IP4 recorder.example.com").is_err());
     assert!(Connection::parse("IN IPX 192.0.2.1").is_err());
     assert!(Connection::parse("IN IP4 192.0.2.1/x").is_err());

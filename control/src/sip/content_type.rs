@@ -20,7 +20,10 @@ impl ContentType {
     pub fn parse(value: &str) -> Result<ContentType, SipParseError> {
         let malformed = SipParseError::MalformedHeader("Content-Type");
         let (essence, params) = match value.find(';') {
-            Some(semi) => (value.get(..semi).unwrap_or(""), value.get(semi..).unwrap_or("")),
+            Some(semi) => (
+                value.get(..semi).unwrap_or(""),
+                value.get(semi..).unwrap_or(""),
+            ),
             None => (value, ""),
         };
         let (top, sub) = essence.trim().split_once('/').ok_or(malformed.clone())?;
@@ -82,7 +85,9 @@ mod tests {
 
     #[test]
     fn parses_quoted_and_unquoted_boundaries() {
-        let ct = ContentType::parse(r#"Multipart/Mixed; Boundary="uniqueBoundary:1 2";charset=UTF-8"#).unwrap();
+        let ct =
+            ContentType::parse(r#"Multipart/Mixed; Boundary="uniqueBoundary:1 2";charset=UTF-8"#)
+                .unwrap();
         assert_eq!(ct.mime_type, "multipart/mixed");
         assert_eq!(ct.boundary(), Some("uniqueBoundary:1 2"));
         assert_eq!(ct.param("CHARSET"), Some("UTF-8"));
@@ -90,12 +95,21 @@ mod tests {
         let ct = ContentType::parse("multipart/mixed;boundary=foobar").unwrap();
         assert_eq!(ct.boundary(), Some("foobar"));
         assert_eq!(ct.to_string(), "multipart/mixed;boundary=foobar");
-        assert!(ContentType::parse("application/sdp").unwrap().is("APPLICATION/SDP"));
+        assert!(ContentType::parse("application/sdp")
+            .unwrap()
+            .is("APPLICATION/SDP"));
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "application", "/sdp", "application/", "appli cation/sdp", "a/b c"] {
+        for bad in [
+            "",
+            "application",
+            "/sdp",
+            "application/",
+            "appli cation/sdp",
+            "a/b c",
+        ] {
             assert_eq!(
                 ContentType::parse(bad),
                 Err(SipParseError::MalformedHeader("Content-Type")),

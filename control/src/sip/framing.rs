@@ -21,7 +21,10 @@ pub fn message_length(buf: &[u8]) -> Result<Option<usize>, SipParseError> {
 /// [`message_length`] with explicit limits. A message whose head is still
 /// incomplete after `max_message_len` bytes, or whose Content-Length would
 /// take it past that, is an error rather than an ever-growing buffer.
-pub fn message_length_with_limits(buf: &[u8], limits: &ParseLimits) -> Result<Option<usize>, SipParseError> {
+pub fn message_length_with_limits(
+    buf: &[u8],
+    limits: &ParseLimits,
+) -> Result<Option<usize>, SipParseError> {
     let skipped = leading_crlf_len(buf);
     let data = buf.get(skipped..).unwrap_or_default();
     if data.is_empty() {
@@ -36,7 +39,8 @@ pub fn message_length_with_limits(buf: &[u8], limits: &ParseLimits) -> Result<Op
         }
         return Ok(None);
     };
-    let body_len = parse_content_length(&head.headers)?.ok_or(SipParseError::ContentLengthRequired)?;
+    let body_len =
+        parse_content_length(&head.headers)?.ok_or(SipParseError::ContentLengthRequired)?;
     let message_len = head.body_offset.saturating_add(body_len);
     if message_len > limits.max_message_len {
         return Err(SipParseError::MessageTooLarge {
@@ -84,7 +88,10 @@ mod tests {
             message_length(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n\r\n"),
             Err(SipParseError::ContentLengthRequired)
         );
-        assert_eq!(message_length(b"GET / HTTP/1.1\r\n"), Err(SipParseError::MalformedRequestLine));
+        assert_eq!(
+            message_length(b"GET / HTTP/1.1\r\n"),
+            Err(SipParseError::MalformedRequestLine)
+        );
         let limits = ParseLimits {
             max_message_len: 64,
             ..ParseLimits::default()

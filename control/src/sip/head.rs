@@ -25,14 +25,18 @@ pub(crate) fn scan_head(data: &[u8], limits: &ParseLimits) -> Result<Option<Head
         let rest = data.get(pos..).unwrap_or_default();
         let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
             if rest.len() > limits.max_line_len {
-                return Err(SipParseError::LineTooLong { max: limits.max_line_len });
+                return Err(SipParseError::LineTooLong {
+                    max: limits.max_line_len,
+                });
             }
             return Ok(None);
         };
         let raw = rest.get(..nl).unwrap_or_default();
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
         if line.len() > limits.max_line_len {
-            return Err(SipParseError::LineTooLong { max: limits.max_line_len });
+            return Err(SipParseError::LineTooLong {
+                max: limits.max_line_len,
+            });
         }
         pos += nl + 1;
         if line.is_empty() {
@@ -101,7 +105,9 @@ fn push_header(
     limits: &ParseLimits,
 ) -> Result<(), SipParseError> {
     if headers.len() >= limits.max_headers {
-        return Err(SipParseError::TooManyHeaders { max: limits.max_headers });
+        return Err(SipParseError::TooManyHeaders {
+            max: limits.max_headers,
+        });
     }
     headers.add(&name, value);
     Ok(())
@@ -111,16 +117,21 @@ fn push_header(
 /// `Status-Line = SIP-Version SP Status-Code SP Reason-Phrase`.
 pub(crate) fn parse_start_line(line: &[u8]) -> Result<StartLine, SipParseError> {
     let text = String::from_utf8_lossy(line);
-    let is_response = text.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
+    let is_response = text
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case("SIP/"));
     if is_response {
         let mut parts = text.splitn(3, ' ');
         let version = parts.next().unwrap_or_default();
         let code = parts.next().unwrap_or_default();
         let reason = parts.next().unwrap_or_default().trim();
-        if !is_sip_version(version) || code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        if !is_sip_version(version) || code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(SipParseError::MalformedStatusLine);
         }
-        let code: u16 = code.parse().map_err(|_| SipParseError::MalformedStatusLine)?;
+        let code: u16 = code
+            .parse()
+            .map_err(|_| SipParseError::MalformedStatusLine)?;
         if !(100..=699).contains(&code) {
             return Err(SipParseError::MalformedStatusLine);
         }
@@ -131,11 +142,13 @@ pub(crate) fn parse_start_line(line: &[u8]) -> Result<StartLine, SipParseError> 
     }
     let parts: Vec<&str> = text.split_ascii_whitespace().collect();
     match parts.as_slice() {
-        [method, uri, version] if is_token(method) && is_sip_version(version) => Ok(StartLine::Request {
-            method: Method::from_token(method),
-            uri: (*uri).to_owned(),
-            version: (*version).to_owned(),
-        }),
+        [method, uri, version] if is_token(method) && is_sip_version(version) => {
+            Ok(StartLine::Request {
+                method: Method::from_token(method),
+                uri: (*uri).to_owned(),
+                version: (*version).to_owned(),
+            })
+        }
         _ => Err(SipParseError::MalformedRequestLine),
     }
 }
@@ -143,7 +156,10 @@ pub(crate) fn parse_start_line(line: &[u8]) -> Result<StartLine, SipParseError> 
 /// `SIP/<digits>.<digits>`; the version itself is checked by the caller
 /// (a request for another version deserves a 505, not a 400).
 fn is_sip_version(s: &str) -> bool {
-    let Some(number) = s.get(4..).filter(|_| s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/"))) else {
+    let Some(number) = s
+        .get(4..)
+        .filter(|_| s.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("SIP/")))
+    else {
         return false;
     };
     match number.split_once('.') {
@@ -179,7 +195,10 @@ mod tests {
         );
         assert!(matches!(
             parse_start_line(b"INVITE sip:a@b SIP/2.0").unwrap(),
-            StartLine::Request { method: Method::Invite, .. }
+            StartLine::Request {
+                method: Method::Invite,
+                ..
+            }
         ));
         for bad in [
             &b"SIP/2.0 20 OK"[..],
@@ -191,16 +210,23 @@ mod tests {
             b"INV{TE sip:a@b SIP/2.0",
             b"",
         ] {
-            assert!(parse_start_line(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_start_line(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
     #[test]
     fn folding_and_bad_lines() {
         let limits = ParseLimits::default();
-        let head = scan_head(b"OPTIONS sip:a SIP/2.0\r\nSubject: one\r\n  two\r\n\tthree\r\nTo : x\r\n\r\nbody", &limits)
-            .unwrap()
-            .unwrap();
+        let head = scan_head(
+            b"OPTIONS sip:a SIP/2.0\r\nSubject: one\r\n  two\r\n\tthree\r\nTo : x\r\n\r\nbody",
+            &limits,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(head.headers.get("s"), Some("one two three"));
         assert_eq!(head.headers.get("To"), Some("x"));
         assert_eq!(head.body_offset, 62);
@@ -212,6 +238,8 @@ mod tests {
             scan_head(b"OPTIONS sip:a SIP/2.0\r\nTo x\r\n\r\n", &limits).unwrap_err(),
             SipParseError::MalformedHeaderLine { line: 2 }
         );
-        assert!(scan_head(b"OPTIONS sip:a SIP/2.0\r\nTo: x\r\n", &limits).unwrap().is_none());
+        assert!(scan_head(b"OPTIONS sip:a SIP/2.0\r\nTo: x\r\n", &limits)
+            .unwrap()
+            .is_none());
     }
 }

@@ -168,7 +168,10 @@ mod tests {
         h.add("To", "x");
         h.add("v", "2");
         h.set("via", "3");
-        let names: Vec<_> = h.iter().map(|x| (x.name.as_str(), x.value.as_str())).collect();
+        let names: Vec<_> = h
+            .iter()
+            .map(|x| (x.name.as_str(), x.value.as_str()))
+            .collect();
         assert_eq!(names, vec![("Via", "3"), ("To", "x")]);
         h.set("Contact", "<sip:a@b>");
         assert_eq!(h.len(), 3);

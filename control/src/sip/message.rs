@@ -13,7 +13,11 @@ use super::{Method, ParseLimits, SipParseError};
 pub enum StartLine {
     /// `METHOD uri SIP/2.0`. `version` is kept as received (any `SIP/x.y`)
     /// so that the caller can answer another version with 505.
-    Request { method: Method, uri: String, version: String },
+    Request {
+        method: Method,
+        uri: String,
+        version: String,
+    },
     /// `SIP/2.0 code reason`.
     Response { code: u16, reason: String },
 }
@@ -29,7 +33,9 @@ pub struct SipMessage {
 /// Number of leading CR/LF bytes: keep-alives (RFC 5626 §3.5.1) that precede
 /// a message on any transport.
 pub(crate) fn leading_crlf_len(buf: &[u8]) -> usize {
-    buf.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+    buf.iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count()
 }
 
 /// Parses a decimal Content-Length value.
@@ -63,7 +69,10 @@ impl SipMessage {
     }
 
     /// [`SipMessage::parse`] with explicit limits.
-    pub fn parse_with_limits(datagram: &[u8], limits: &ParseLimits) -> Result<SipMessage, SipParseError> {
+    pub fn parse_with_limits(
+        datagram: &[u8],
+        limits: &ParseLimits,
+    ) -> Result<SipMessage, SipParseError> {
         let msg = Self::parse_unvalidated(datagram, limits)?;
         msg.validate()?;
         Ok(msg)
@@ -72,14 +81,19 @@ impl SipMessage {
     /// Parses the framing only (start line, headers, body) without checking
     /// the mandatory headers. Use it to answer a request that fails
     /// [`SipMessage::validate`] with a 400 whose reason is the error.
-    pub fn parse_unvalidated(datagram: &[u8], limits: &ParseLimits) -> Result<SipMessage, SipParseError> {
+    pub fn parse_unvalidated(
+        datagram: &[u8],
+        limits: &ParseLimits,
+    ) -> Result<SipMessage, SipParseError> {
         if datagram.len() > limits.max_message_len {
             return Err(SipParseError::MessageTooLarge {
                 len: datagram.len(),
                 max: limits.max_message_len,
             });
         }
-        let data = datagram.get(leading_crlf_len(datagram)..).unwrap_or_default();
+        let data = datagram
+            .get(leading_crlf_len(datagram)..)
+            .unwrap_or_default();
         if data.is_empty() {
             return Err(SipParseError::Empty);
         }
@@ -180,11 +194,15 @@ impl SipMessage {
 
     /// `CSeq: <number> <method>`.
     pub fn cseq(&self) -> Result<(u32, Method), SipParseError> {
-        let value = self.header("CSeq").ok_or(SipParseError::MissingHeader("CSeq"))?;
+        let value = self
+            .header("CSeq")
+            .ok_or(SipParseError::MissingHeader("CSeq"))?;
         let malformed = SipParseError::MalformedHeader("CSeq");
         let mut parts = value.split_ascii_whitespace();
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(number), Some(method), None) if number.bytes().all(|b| b.is_ascii_digit()) && is_token(method) => {
+            (Some(number), Some(method), None)
+                if number.bytes().all(|b| b.is_ascii_digit()) && is_token(method) =>
+            {
                 let number: u32 = number.parse().map_err(|_| malformed)?;
                 Ok((number, Method::from_token(method)))
             }
@@ -203,18 +221,23 @@ impl SipMessage {
     }
 
     fn name_addr_header(&self, name: &'static str) -> Result<NameAddr, SipParseError> {
-        let value = self.header(name).ok_or(SipParseError::MissingHeader(name))?;
+        let value = self
+            .header(name)
+            .ok_or(SipParseError::MissingHeader(name))?;
         NameAddr::parse(value).ok_or(SipParseError::MalformedHeader(name))
     }
 
     /// Every Contact (empty if none).
     pub fn contacts(&self) -> Result<Vec<NameAddr>, SipParseError> {
-        parse_name_addr_list(self.headers_all("Contact")).ok_or(SipParseError::MalformedHeader("Contact"))
+        parse_name_addr_list(self.headers_all("Contact"))
+            .ok_or(SipParseError::MalformedHeader("Contact"))
     }
 
     /// The parsed Content-Type; `Ok(None)` when absent.
     pub fn content_type(&self) -> Result<Option<ContentType>, SipParseError> {
-        self.header("Content-Type").map(ContentType::parse).transpose()
+        self.header("Content-Type")
+            .map(ContentType::parse)
+            .transpose()
     }
 
     /// The `branch` parameter of the topmost Via (transaction matching).
@@ -224,7 +247,9 @@ impl SipMessage {
             .into_iter()
             .skip(1)
             .find_map(|p| match p.split_once('=') {
-                Some((name, value)) if name.trim().eq_ignore_ascii_case("branch") => Some(value.trim()),
+                Some((name, value)) if name.trim().eq_ignore_ascii_case("branch") => {
+                    Some(value.trim())
+                }
                 _ => None,
             })
             .filter(|b| !b.is_empty())
@@ -251,7 +276,10 @@ impl SipMessage {
     }
 
     fn option_tags(&self, name: &str) -> Vec<String> {
-        self.header_list(name).into_iter().map(str::to_owned).collect()
+        self.header_list(name)
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
     }
 
     /// A response to `req` per RFC 3261 §8.2.6: same Via fields in order,
@@ -327,7 +355,8 @@ impl SipMessage {
         } else {
             self.headers.set("Content-Type", content_type);
         }
-        self.headers.set("Content-Length", self.body.len().to_string());
+        self.headers
+            .set("Content-Length", self.body.len().to_string());
     }
 
     /// Serialises with CRLF line endings. Content-Length is always present
@@ -336,7 +365,11 @@ impl SipMessage {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(512 + self.body.len());
         match &self.start {
-            StartLine::Request { method, uri, version } => {
+            StartLine::Request {
+                method,
+                uri,
+                version,
+            } => {
                 push_line(&mut out, &format!("{method} {uri} {version}"));
             }
             StartLine::Response { code, reason } => {
@@ -373,6 +406,9 @@ impl SipMessage {
 }
 
 fn push_line(out: &mut Vec<u8>, line: &str) {
-    out.extend(line.bytes().map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+    out.extend(
+        line.bytes()
+            .map(|b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
     out.extend_from_slice(b"\r\n");
 }

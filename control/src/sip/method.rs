@@ -84,7 +84,9 @@ mod tests {
 
     #[test]
     fn round_trips_and_is_case_sensitive() {
-        for m in ["INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "PRACK"] {
+        for m in [
+            "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "INFO", "PRACK",
+        ] {
             assert_eq!(Method::from_token(m).as_str(), m);
         }
         assert_eq!(Method::from_token("invite"), Method::Other("invite".into()));

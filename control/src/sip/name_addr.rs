@@ -127,7 +127,9 @@ fn closing_quote(s: &str) -> Option<usize> {
 
 /// Parses every element of a comma-separated list of name-addrs (Contact,
 /// Route). `None` if any element is malformed.
-pub fn parse_name_addr_list<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<Vec<NameAddr>> {
+pub fn parse_name_addr_list<'a>(
+    values: impl IntoIterator<Item = &'a str>,
+) -> Option<Vec<NameAddr>> {
     values
         .into_iter()
         .flat_map(|v| split_outside_quotes(v, ','))
@@ -141,7 +143,8 @@ mod tests {
 
     #[test]
     fn parses_the_three_forms() {
-        let a = NameAddr::parse(r#""Alice \"A\" Smith" <sip:alice@192.0.2.1>;tag=1928301774"#).unwrap();
+        let a =
+            NameAddr::parse(r#""Alice \"A\" Smith" <sip:alice@192.0.2.1>;tag=1928301774"#).unwrap();
         assert_eq!(a.display_name.as_deref(), Some(r#"Alice "A" Smith"#));
         assert_eq!(a.uri, "sip:alice@192.0.2.1");
         assert_eq!(a.tag(), Some("1928301774"));
@@ -159,25 +162,38 @@ mod tests {
 
     #[test]
     fn uri_params_and_user() {
-        let a = NameAddr::parse("<sip:2000@ucm1;x-nearend;x-refci=ci2; x-nearenddevice=deviceB>;tag=t").unwrap();
+        let a =
+            NameAddr::parse("<sip:2000@ucm1;x-nearend;x-refci=ci2; x-nearenddevice=deviceB>;tag=t")
+                .unwrap();
         assert_eq!(a.uri_param("X-REFCI").as_deref(), Some("ci2"));
         assert_eq!(a.uri_param("x-nearend").as_deref(), Some(""));
         assert_eq!(a.uri_param("x-nearenddevice").as_deref(), Some("deviceB"));
         assert_eq!(a.uri_user(), Some("2000"));
-        assert_eq!(NameAddr::parse("<tel:+15555550100>").unwrap().uri_user(), Some("+15555550100"));
+        assert_eq!(
+            NameAddr::parse("<tel:+15555550100>").unwrap().uri_user(),
+            Some("+15555550100")
+        );
         assert_eq!(NameAddr::parse("<sip:192.0.2.1>").unwrap().uri_user(), None);
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "<>", "\"unterminated <sip:a@b>", "<sip:a@b", "<sip:a@b> junk", "sip:a b@c"] {
+        for bad in [
+            "",
+            "<>",
+            "\"unterminated <sip:a@b>",
+            "<sip:a@b",
+            "<sip:a@b> junk",
+            "sip:a b@c",
+        ] {
             assert!(NameAddr::parse(bad).is_none(), "{bad}");
         }
     }
 
     #[test]
     fn parses_lists() {
-        let list = parse_name_addr_list(["<sip:a@b>;expires=60, \"x,y\" <sip:c@d>", "sip:e@f"]).unwrap();
+        let list =
+            parse_name_addr_list(["<sip:a@b>;expires=60, \"x,y\" <sip:c@d>", "sip:e@f"]).unwrap();
         assert_eq!(list.len(), 3);
         assert_eq!(list[1].display_name.as_deref(), Some("x,y"));
         assert!(parse_name_addr_list(["<sip:a@b>, <"]).is_none());

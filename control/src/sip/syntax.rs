@@ -94,7 +94,10 @@ pub(crate) fn parse_params(s: &str) -> Vec<(String, Option<String>)> {
 
 /// Finds a parameter by case-insensitive name: `Some("")` for a flag
 /// parameter without a value.
-pub(crate) fn find_param<'a>(params: &'a [(String, Option<String>)], name: &str) -> Option<&'a str> {
+pub(crate) fn find_param<'a>(
+    params: &'a [(String, Option<String>)],
+    name: &str,
+) -> Option<&'a str> {
     params
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))

@@ -42,7 +42,10 @@ fn parses_compact_folded_multi_valued_headers() {
     let contacts = msg.contacts().unwrap();
     assert_eq!(contacts.len(), 2);
     assert!(contacts[0].has_param("+sip.src"));
-    assert_eq!(msg.content_type().unwrap().unwrap().mime_type, "application/sdp");
+    assert_eq!(
+        msg.content_type().unwrap().unwrap().mime_type,
+        "application/sdp"
+    );
     // Body cut to Content-Length.
     assert_eq!(msg.body, b"v=0\r\n");
 }
@@ -66,25 +69,55 @@ const GOOD: &str = "Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=1\
 fn malformed_messages_name_the_problem() {
     let cases: Vec<(String, &str)> = vec![
         (GOOD.replace("Call-ID: x\r\n", ""), "missing Call-ID header"),
-        (GOOD.replace("Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\n", ""), "missing Via header"),
-        (GOOD.replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS"), "malformed CSeq header"),
-        (GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 1"), "malformed CSeq header"),
-        (GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 99999999999 OPTIONS"), "malformed CSeq header"),
+        (
+            GOOD.replace("Via: SIP/2.0/UDP a;branch=z9hG4bK1\r\n", ""),
+            "missing Via header",
+        ),
+        (
+            GOOD.replace("CSeq: 1 OPTIONS", "CSeq: one OPTIONS"),
+            "malformed CSeq header",
+        ),
+        (
+            GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 1"),
+            "malformed CSeq header",
+        ),
+        (
+            GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 99999999999 OPTIONS"),
+            "malformed CSeq header",
+        ),
         (
             GOOD.replace("CSeq: 1 OPTIONS", "CSeq: 1 INVITE"),
             "CSeq method INVITE does not match request method OPTIONS",
         ),
-        (GOOD.replace("From: <sip:a@b>;tag=1", "From: <sip:a@b"), "malformed From header"),
-        (format!("{GOOD}Content-Length: 5000\r\n"), "Content-Length 5000 exceeds the 0 bytes received"),
-        (format!("{GOOD}Content-Length: -1\r\n"), "malformed Content-Length header"),
-        (format!("{GOOD}Content-Length: 0\r\nl: 2\r\n"), "malformed Content-Length header"),
-        (format!("{GOOD}Bad Header: x\r\n"), "malformed header line 7"),
+        (
+            GOOD.replace("From: <sip:a@b>;tag=1", "From: <sip:a@b"),
+            "malformed From header",
+        ),
+        (
+            format!("{GOOD}Content-Length: 5000\r\n"),
+            "Content-Length 5000 exceeds the 0 bytes received",
+        ),
+        (
+            format!("{GOOD}Content-Length: -1\r\n"),
+            "malformed Content-Length header",
+        ),
+        (
+            format!("{GOOD}Content-Length: 0\r\nl: 2\r\n"),
+            "malformed Content-Length header",
+        ),
+        (
+            format!("{GOOD}Bad Header: x\r\n"),
+            "malformed header line 7",
+        ),
     ];
     for (headers, expected) in cases {
         let err = SipMessage::parse(&request_with(&headers)).unwrap_err();
         assert_eq!(err.to_string(), expected, "{headers}");
     }
-    assert_eq!(SipMessage::parse(b"\r\n\r\n").unwrap_err(), SipParseError::Empty);
+    assert_eq!(
+        SipMessage::parse(b"\r\n\r\n").unwrap_err(),
+        SipParseError::Empty
+    );
     assert_eq!(
         SipMessage::parse(b"OPTIONS sip:a SIP/2.0\r\nVia: x\r\n").unwrap_err(),
         SipParseError::UnterminatedHeaders
@@ -92,7 +125,10 @@ fn malformed_messages_name_the_problem() {
     // The unvalidated parse still lets the caller answer with a 400.
     let raw = request_with(&GOOD.replace("Call-ID: x\r\n", ""));
     let msg = SipMessage::parse_unvalidated(&raw, &ParseLimits::default()).unwrap();
-    assert_eq!(msg.validate().unwrap_err(), SipParseError::MissingHeader("Call-ID"));
+    assert_eq!(
+        msg.validate().unwrap_err(),
+        SipParseError::MissingHeader("Call-ID")
+    );
 }
 
 #[test]

@@ -282,7 +282,7 @@ impl State {
             ));
         };
         let len = caplen as usize;
-        if len > body.len() - EPB_FIXED {
+        if len > body.len().saturating_sub(EPB_FIXED) {
             return Err(Fault::malformed(
                 start,
                 format!(
@@ -308,7 +308,7 @@ impl State {
             return Err(Fault::malformed(start, "simple packet block too short"));
         };
         let iface = self.lookup(0, start)?;
-        let mut len = (body.len() - SPB_FIXED).min(orig_len as usize);
+        let mut len = body.len().saturating_sub(SPB_FIXED).min(orig_len as usize);
         if iface.snaplen != 0 {
             len = len.min(iface.snaplen as usize);
         }

@@ -951,6 +951,12 @@ fn capture_to_rtp_end_to_end() {
 
 // ---------------------------------------------------------------- robustness
 
+#[test]
+fn reader_can_move_to_a_worker_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<CaptureReader>();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
 

@@ -28,7 +28,7 @@ pub fn parse_ip(packet: &[u8]) -> Result<Datagram<'_>, DropReason> {
 /// Fragments and the protocol are checked before the total length so that
 /// TCP segments captured before segmentation offload (whose total length is
 /// 0 or larger than the frame) count as `NotUdp`, not `Malformed`.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_ipv4(packet: &[u8]) -> Result<Datagram<'_>, DropReason> {
     let Some((h, _)) = packet.split_first_chunk::<20>() else {
         return Err(DropReason::Malformed);
@@ -60,7 +60,7 @@ pub(crate) fn parse_ipv4(packet: &[u8]) -> Result<Datagram<'_>, DropReason> {
 /// IPv6 down to UDP, walking the extension headers a UDP packet may
 /// legitimately carry. Each one consumes at least 8 bytes, so the walk ends
 /// within `payload length / 8` steps whatever the input.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_ipv6(packet: &[u8]) -> Result<Datagram<'_>, DropReason> {
     let Some((fixed, rest)) = packet.split_first_chunk::<8>() else {
         return Err(DropReason::Malformed);

@@ -8,7 +8,7 @@ use crate::DropReason;
 /// Decode the UDP header at the start of `segment` (the IP payload, already
 /// trimmed to the IP length). The checksum is not verified, see the module
 /// docs.
-#[inline]
+#[inline(always)]
 pub(crate) fn parse_udp(
     segment: &[u8],
     src: IpAddr,

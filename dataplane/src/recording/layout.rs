@@ -34,7 +34,10 @@ mod tests {
     fn partitions_by_utc_date() {
         let d = recording_dir(Path::new("/r"), true, 1_700_000_000_000_000_000, "abc");
         assert_eq!(d, PathBuf::from("/r/2023/11/14/abc"));
-        assert_eq!(recording_dir(Path::new("/r"), false, 0, "abc"), PathBuf::from("/r/abc"));
+        assert_eq!(
+            recording_dir(Path::new("/r"), false, 0, "abc"),
+            PathBuf::from("/r/abc")
+        );
     }
 
     #[test]

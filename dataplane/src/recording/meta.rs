@@ -134,7 +134,9 @@ pub struct CallMeta {
 pub fn rfc3339(ns: u64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ns as i128)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let t = t.replace_nanosecond((t.nanosecond() / 1_000_000) * 1_000_000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond((t.nanosecond() / 1_000_000) * 1_000_000)
+        .unwrap_or(t);
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_string())
 }
@@ -154,12 +156,18 @@ mod tests {
     #[test]
     fn rfc3339_is_utc_millis() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123Z");
+        assert_eq!(
+            rfc3339(1_700_000_000_123_456_789),
+            "2023-11-14T22:13:20.123Z"
+        );
     }
 
     #[test]
     fn open_recording_has_no_ended_at() {
-        let m = CallMeta { recording_id: "x".into(), ..CallMeta::default() };
+        let m = CallMeta {
+            recording_id: "x".into(),
+            ..CallMeta::default()
+        };
         let v = serde_json::to_value(&m).unwrap();
         assert!(v.get("ended_at").is_none());
         assert!(v.get("tracks").unwrap().is_array());

@@ -22,7 +22,9 @@ pub fn recover(root: &Path) -> (Vec<Recovered>, Vec<String>) {
     let mut errors = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -41,7 +43,8 @@ pub fn recover(root: &Path) -> (Vec<Recovered>, Vec<String>) {
 
 fn recover_one(dir: &Path, meta_path: &Path) -> Result<Option<Recovered>, String> {
     let text = std::fs::read_to_string(meta_path).map_err(|e| e.to_string())?;
-    let mut meta: CallMeta = serde_json::from_str(&text).map_err(|e| format!("unreadable meta.json: {e}"))?;
+    let mut meta: CallMeta =
+        serde_json::from_str(&text).map_err(|e| format!("unreadable meta.json: {e}"))?;
     if meta.ended_at.is_some() {
         return Ok(None);
     }
@@ -65,10 +68,14 @@ fn recover_one(dir: &Path, meta_path: &Path) -> Result<Option<Recovered>, String
         .unwrap_or_else(super::meta::now_ns);
     meta.ended_at = Some(rfc3339(end_ns));
     meta.complete = false;
-    meta.errors.push("recording was not closed (process stopped abruptly); repaired at start-up".into());
+    meta.errors
+        .push("recording was not closed (process stopped abruptly); repaired at start-up".into());
     let tracks = meta.tracks.len();
     write_meta(dir, &meta).map_err(|e| e.to_string())?;
-    Ok(Some(Recovered { dir: dir.to_path_buf(), tracks }))
+    Ok(Some(Recovered {
+        dir: dir.to_path_buf(),
+        tracks,
+    }))
 }
 
 /// Write `meta.json` atomically (temp file + rename): readers never see a

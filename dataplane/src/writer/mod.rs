@@ -32,12 +32,29 @@ const MAX_BUFFERED: usize = 32 * 1024;
 
 /// What the control plane asks of a writer.
 pub enum WriterCommand {
-    OpenCall { call: CallRef, dir: PathBuf, meta: Box<CallMeta>, pcap: bool },
-    AddTrack { call: CallRef, track: TrackRef, index: u32, label: Option<String> },
+    OpenCall {
+        call: CallRef,
+        dir: PathBuf,
+        meta: Box<CallMeta>,
+        pcap: bool,
+    },
+    AddTrack {
+        call: CallRef,
+        track: TrackRef,
+        index: u32,
+        label: Option<String>,
+    },
     /// Store a file next to the recording (SIPREC metadata versions).
-    WriteFile { call: CallRef, name: String, bytes: Vec<u8> },
+    WriteFile {
+        call: CallRef,
+        name: String,
+        bytes: Vec<u8>,
+    },
     /// Change call-level metadata (participants, ids, tags).
-    UpdateMeta { call: CallRef, update: Box<dyn FnOnce(&mut CallMeta) + Send> },
+    UpdateMeta {
+        call: CallRef,
+        update: Box<dyn FnOnce(&mut CallMeta) + Send>,
+    },
     /// The call is over: close it once every worker has reported its tracks.
     EndCall { call: CallRef, ended_at_ns: u64 },
     /// Stop once the rings are drained and the workers are gone.
@@ -154,7 +171,12 @@ impl Writer {
                 self.state.flush_all();
                 last_flush = Instant::now();
             }
-            if self.state.shutdown && self.consumers.iter().all(|c| c.used() == 0 && c.is_abandoned()) {
+            if self.state.shutdown
+                && self
+                    .consumers
+                    .iter()
+                    .all(|c| c.used() == 0 && c.is_abandoned())
+            {
                 self.state.drain_commands();
                 self.state.abort_open_calls();
                 break;
@@ -178,8 +200,20 @@ impl State {
 
     fn on_command(&mut self, cmd: WriterCommand) {
         match cmd {
-            WriterCommand::OpenCall { call, dir, meta, pcap } => {
-                let mut rec = CallRec { dir, meta: *meta, tracks: Vec::new(), open_tracks: 0, ending: None, pcap: None };
+            WriterCommand::OpenCall {
+                call,
+                dir,
+                meta,
+                pcap,
+            } => {
+                let mut rec = CallRec {
+                    dir,
+                    meta: *meta,
+                    tracks: Vec::new(),
+                    open_tracks: 0,
+                    ending: None,
+                    pcap: None,
+                };
                 if let Err(e) = std::fs::create_dir_all(&rec.dir) {
                     let msg = format!("cannot create {}: {e}", rec.dir.display());
                     self.fail(&mut rec, msg);
@@ -196,8 +230,15 @@ impl State {
                 self.save_meta(&mut rec);
                 self.calls.insert(call, rec);
             }
-            WriterCommand::AddTrack { call, track, index, label } => {
-                let Some(mut rec) = self.calls.remove(&call) else { return };
+            WriterCommand::AddTrack {
+                call,
+                track,
+                index,
+                label,
+            } => {
+                let Some(mut rec) = self.calls.remove(&call) else {
+                    return;
+                };
                 let file = track_file(index);
                 let wav = match WavFile::create(&rec.dir.join(&file), SAMPLE_RATE) {
                     Ok(w) => Some(w),
@@ -235,7 +276,9 @@ impl State {
                 );
             }
             WriterCommand::WriteFile { call, name, bytes } => {
-                let Some(mut rec) = self.calls.remove(&call) else { return };
+                let Some(mut rec) = self.calls.remove(&call) else {
+                    return;
+                };
                 match std::fs::write(rec.dir.join(&name), &bytes) {
                     Ok(()) => {
                         rec.meta.metadata_files.push(name);
@@ -246,7 +289,9 @@ impl State {
                 self.calls.insert(call, rec);
             }
             WriterCommand::UpdateMeta { call, update } => {
-                let Some(mut rec) = self.calls.remove(&call) else { return };
+                let Some(mut rec) = self.calls.remove(&call) else {
+                    return;
+                };
                 update(&mut rec.meta);
                 self.save_meta(&mut rec);
                 self.calls.insert(call, rec);
@@ -289,7 +334,9 @@ impl State {
         };
         match h.kind {
             Kind::Audio => {
-                let Some(codec) = codec_from_u8(h.codec) else { return };
+                let Some(codec) = codec_from_u8(h.codec) else {
+                    return;
+                };
                 self.scratch.clear();
                 codec.decode_into(payload, &mut self.scratch);
                 if t.timeline.push(h.rel, &self.scratch, &mut t.out) == Placement::Late {
@@ -328,7 +375,9 @@ impl State {
     }
 
     fn write_out(&mut self, track: TrackRef, call: CallRef) {
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         if t.out.is_empty() {
             return;
         }
@@ -345,7 +394,10 @@ impl State {
                 let file = track_file(t.index);
                 self.counters.io_errors += 1;
                 if let Some(mut rec) = self.calls.remove(&call) {
-                    self.fail(&mut rec, format!("{file}: {e}; audio after this point was not written"));
+                    self.fail(
+                        &mut rec,
+                        format!("{file}: {e}; audio after this point was not written"),
+                    );
                     self.save_meta(&mut rec);
                     self.calls.insert(call, rec);
                 }
@@ -366,15 +418,21 @@ impl State {
     }
 
     fn finish_track(&mut self, track: TrackRef) {
-        let Some(t) = self.tracks.get_mut(&track) else { return };
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
         t.timeline.flush_all(&mut t.out);
         let call = t.call;
         self.write_out(track, call);
-        let Some(t) = self.tracks.remove(&track) else { return };
+        let Some(t) = self.tracks.remove(&track) else {
+            return;
+        };
         if let Some(w) = &t.wav {
             let _ = w.sync();
         }
-        let Some(rec) = self.calls.get_mut(&call) else { return };
+        let Some(rec) = self.calls.get_mut(&call) else {
+            return;
+        };
         if let Some(m) = rec.meta.tracks.iter_mut().find(|m| m.index == t.index) {
             fill_track_meta(m, &t);
         }
@@ -383,11 +441,16 @@ impl State {
     }
 
     fn maybe_close(&mut self, call: CallRef) {
-        let ready = self.calls.get(&call).is_some_and(|r| r.ending.is_some() && r.open_tracks == 0);
+        let ready = self
+            .calls
+            .get(&call)
+            .is_some_and(|r| r.ending.is_some() && r.open_tracks == 0);
         if !ready {
             return;
         }
-        let Some(mut rec) = self.calls.remove(&call) else { return };
+        let Some(mut rec) = self.calls.remove(&call) else {
+            return;
+        };
         if let Some(p) = rec.pcap.as_mut() {
             if let Err(e) = p.flush() {
                 rec.meta.errors.push(format!("call.pcap: {e}"));
@@ -399,20 +462,30 @@ impl State {
             rec.meta.complete = true;
         }
         self.save_meta(&mut rec);
-        let _ = self.events.send(WriterEvent::Closed(ClosedCall { call, dir: rec.dir, meta: rec.meta }));
+        let _ = self.events.send(WriterEvent::Closed(ClosedCall {
+            call,
+            dir: rec.dir,
+            meta: rec.meta,
+        }));
     }
 
     /// At shutdown, close calls the control plane never ended.
     fn abort_open_calls(&mut self) {
         let open: Vec<CallRef> = self.calls.keys().copied().collect();
         for call in open {
-            let tracks = self.calls.get(&call).map(|r| r.tracks.clone()).unwrap_or_default();
+            let tracks = self
+                .calls
+                .get(&call)
+                .map(|r| r.tracks.clone())
+                .unwrap_or_default();
             for t in tracks {
                 self.finish_track(t);
             }
             if let Some(rec) = self.calls.get_mut(&call) {
                 if rec.ending.is_none() {
-                    rec.meta.errors.push("the recorder shut down before the call ended".into());
+                    rec.meta
+                        .errors
+                        .push("the recorder shut down before the call ended".into());
                     rec.meta.complete = false;
                     rec.ending = Some(crate::recording::meta::now_ns());
                 }

@@ -28,7 +28,10 @@ impl PcapOut {
         h.extend_from_slice(&65535u32.to_le_bytes());
         h.extend_from_slice(&LINKTYPE_ETHERNET.to_le_bytes());
         out.write_all(&h)?;
-        Ok(PcapOut { out, scratch: Vec::with_capacity(2048) })
+        Ok(PcapOut {
+            out,
+            scratch: Vec::with_capacity(2048),
+        })
     }
 
     /// Write one packet; `kind` is the ring record's frame kind (0 Ethernet,
@@ -38,12 +41,18 @@ impl PcapOut {
         match kind {
             0 => self.scratch.extend_from_slice(data),
             1 => {
-                let ethertype = if data.first().is_some_and(|b| b >> 4 == 6) { 0x86DDu16 } else { 0x0800 };
+                let ethertype = if data.first().is_some_and(|b| b >> 4 == 6) {
+                    0x86DDu16
+                } else {
+                    0x0800
+                };
                 push_ethernet(&mut self.scratch, ethertype);
                 self.scratch.extend_from_slice(data);
             }
             _ => {
-                let Some((src, dst)) = decode_addrs(data) else { return Ok(()) };
+                let Some((src, dst)) = decode_addrs(data) else {
+                    return Ok(());
+                };
                 synthesize_udp(&mut self.scratch, &src, &dst, &data[ADDR_BLOCK..]);
             }
         }

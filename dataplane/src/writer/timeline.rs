@@ -70,7 +70,11 @@ impl Timeline {
         self.seg_start = self.written;
         self.origin = None;
         self.max_end = i64::MIN;
-        self.segments.push(SegmentSpan { gap, start: self.written, samples: 0 });
+        self.segments.push(SegmentSpan {
+            gap,
+            start: self.written,
+            samples: 0,
+        });
     }
 
     fn close_segment(&mut self) {
@@ -94,9 +98,17 @@ impl Timeline {
         }
         let start = self.arena.len();
         self.arena.extend_from_slice(samples);
-        let p = Pending { rel, start, len: samples.len() };
+        let p = Pending {
+            rel,
+            start,
+            len: samples.len(),
+        };
         // Nearly always appended at the end: packets mostly arrive in order.
-        let at = self.pending.iter().rposition(|q| q.rel <= rel).map_or(0, |i| i + 1);
+        let at = self
+            .pending
+            .iter()
+            .rposition(|q| q.rel <= rel)
+            .map_or(0, |i| i + 1);
         self.pending.insert(at, p);
         self.max_end = self.max_end.max(rel + len);
         self.flush_until(self.max_end - self.window, out);
@@ -141,7 +153,8 @@ impl Timeline {
             self.pending.drain(..n);
             if self.pending.is_empty() {
                 self.arena.clear();
-            } else if self.pending.iter().map(|p| p.start).min().unwrap_or(0) > self.arena.len() / 2 {
+            } else if self.pending.iter().map(|p| p.start).min().unwrap_or(0) > self.arena.len() / 2
+            {
                 self.compact();
             }
         }
@@ -223,7 +236,10 @@ mod tests {
     #[test]
     fn too_late_is_counted_and_leaves_silence() {
         // Window of two packets: packet 1 arrives after 4 more.
-        let (out, t) = run(320, &[(0, 1), (320, 3), (480, 4), (640, 5), (800, 6), (160, 2)]);
+        let (out, t) = run(
+            320,
+            &[(0, 1), (320, 3), (480, 4), (640, 5), (800, 6), (160, 2)],
+        );
         assert_eq!(blocks(&out), vec![1, 0, 3, 4, 5, 6]);
         assert_eq!(t.late(), 1);
     }
@@ -242,8 +258,22 @@ mod tests {
         assert_eq!(out[400], 3);
         let s = t.segments();
         assert_eq!(s.len(), 2);
-        assert_eq!(s[0], SegmentSpan { gap: 0, start: 0, samples: 320 });
-        assert_eq!(s[1], SegmentSpan { gap: 80, start: 400, samples: 160 });
+        assert_eq!(
+            s[0],
+            SegmentSpan {
+                gap: 0,
+                start: 0,
+                samples: 320
+            }
+        );
+        assert_eq!(
+            s[1],
+            SegmentSpan {
+                gap: 80,
+                start: 400,
+                samples: 160
+            }
+        );
     }
 
     #[test]

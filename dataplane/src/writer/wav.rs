@@ -40,7 +40,10 @@ impl WavFile {
     pub fn create(path: &Path, sample_rate: u32) -> io::Result<WavFile> {
         let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
         file.write_all(&header(sample_rate, 0))?;
-        Ok(WavFile { file, data_bytes: 0 })
+        Ok(WavFile {
+            file,
+            data_bytes: 0,
+        })
     }
 
     /// Append samples and make the header cover them.
@@ -52,7 +55,8 @@ impl WavFile {
         for s in samples {
             bytes.extend_from_slice(&s.to_le_bytes());
         }
-        self.file.write_all_at(&bytes, HEADER_LEN + self.data_bytes)?;
+        self.file
+            .write_all_at(&bytes, HEADER_LEN + self.data_bytes)?;
         self.data_bytes += bytes.len() as u64;
         let size = u32::try_from(self.data_bytes).unwrap_or(u32::MAX);
         self.file.write_all_at(&header(sample_rate, size), 0)
@@ -76,7 +80,10 @@ pub fn repair(path: &Path) -> io::Result<u64> {
     let len = file.metadata()?.len();
     let mut h = [0u8; HEADER_LEN as usize];
     if len < HEADER_LEN {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "shorter than a WAV header"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "shorter than a WAV header",
+        ));
     }
     file.read_exact_at(&mut h, 0)?;
     if &h[0..4] != b"RIFF" || &h[8..12] != b"WAVE" {
