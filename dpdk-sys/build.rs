@@ -62,6 +62,9 @@ fn main() {
     }
 
     let mut builder = bindgen::Builder::default()
+        // Generate code for the workspace's declared minimum Rust, not for
+        // the newest one bindgen knows (which would need e.g. `unsafe extern`).
+        .rust_target(msrv())
         .header("src/wrapper.h")
         .clang_arg("-Isrc")
         .parse_callbacks(Box::new(bindgen::CargoCallbacks::new()))
@@ -189,4 +192,15 @@ fn cflags_other_than_includes() -> Vec<String> {
         flags.push(w.to_string());
     }
     flags
+}
+
+/// The package's `rust-version` as a bindgen target (latest stable if unset).
+fn msrv() -> bindgen::RustTarget {
+    let v = env::var("CARGO_PKG_RUST_VERSION").unwrap_or_default();
+    let mut parts = v.split('.').skip(1).map(|p| p.parse::<u64>().ok());
+    match (parts.next().flatten(), parts.next().flatten().unwrap_or(0)) {
+        (Some(minor), patch) => bindgen::RustTarget::stable(minor, patch)
+            .unwrap_or_else(|e| panic!("rust-version {v} is not a bindgen target: {e}")),
+        _ => bindgen::RustTarget::default(),
+    }
 }

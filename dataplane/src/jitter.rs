@@ -2,13 +2,14 @@
 //! timestamp units so the same estimator serves any clock rate.
 
 /// Running jitter estimate of one stream.
+/// 16 bytes: it lives in the worker's hot per-track state.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Jitter {
-    started: bool,
     /// Relative transit time of the previous packet, ns.
     prev_transit: i64,
     /// Current estimate J, ns.
-    jitter: f64,
+    jitter: f32,
+    started: bool,
 }
 
 impl Jitter {
@@ -19,7 +20,7 @@ impl Jitter {
     pub fn observe(&mut self, arrival_ns: i64, rtp_ts_ns: i64) {
         let transit = arrival_ns.wrapping_sub(rtp_ts_ns);
         if self.started {
-            let d = transit.wrapping_sub(self.prev_transit).unsigned_abs() as f64;
+            let d = transit.wrapping_sub(self.prev_transit).unsigned_abs() as f32;
             self.jitter += (d - self.jitter) / 16.0;
         }
         self.started = true;
@@ -33,7 +34,7 @@ impl Jitter {
 
     /// Current estimate in milliseconds.
     pub fn millis(&self) -> f64 {
-        self.jitter / 1e6
+        self.jitter as f64 / 1e6
     }
 }
 
@@ -58,7 +59,7 @@ mod tests {
             let dev = if i % 2 == 0 { 1_000_000 } else { -1_000_000 };
             j.observe(i * 20_000_000 + dev, i * 20_000_000);
         }
-        assert!((j.millis() - 2.0).abs() < 1e-6, "{}", j.millis());
+        assert!((j.millis() - 2.0).abs() < 1e-4, "{}", j.millis());
     }
 
     #[test]
@@ -66,6 +67,6 @@ mod tests {
         let mut j = Jitter::default();
         j.observe(0, 0);
         j.observe(20_000_000 + 16_000_000, 20_000_000); // D = 16 ms
-        assert!((j.millis() - 1.0).abs() < 1e-9);
+        assert!((j.millis() - 1.0).abs() < 1e-6);
     }
 }

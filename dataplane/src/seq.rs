@@ -4,8 +4,8 @@
 
 /// Packets behind the highest sequence number that we still recognise as
 /// reordered (and can tell apart from duplicates). At 20 ms ptime this is
-/// 2.56 s of reordering, far beyond any jitter buffer.
-pub const REORDER_WINDOW: u64 = 128;
+/// 1.28 s of reordering, far beyond the writer's reorder window.
+pub const REORDER_WINDOW: u64 = 64;
 
 /// A forward jump larger than this is not loss but a restarted stream
 /// (RFC 3550 A.1 `MAX_DROPOUT`).
@@ -28,29 +28,28 @@ pub enum SeqVerdict {
     Restart,
 }
 
-/// Sequence state of one stream. 48 bytes, owned by one worker.
+/// Sequence state of one stream: 24 bytes, owned by one worker. Extended
+/// numbers are 32-bit, enough for 2^32 packets (two years at 50 pps).
 #[derive(Clone, Debug, Default)]
 pub struct SeqTracker {
-    started: bool,
-    /// Extended (32+ bit) sequence number of the first packet.
-    base: u64,
+    /// Extended sequence number of the lowest packet seen (0: none yet).
+    base: u32,
     /// Extended highest sequence number seen.
-    max: u64,
-    /// Bit i set: packet `max - i` has been received.
-    window: u128,
+    max: u32,
     /// Unique packets received (in-order + reordered).
-    received: u64,
+    received: u32,
+    /// Bit i set: packet `max - i` has been received.
+    window: u64,
 }
 
 impl SeqTracker {
     /// Account for one packet and say what it is.
     #[inline]
     pub fn observe(&mut self, seq: u16) -> SeqVerdict {
-        if !self.started {
-            self.started = true;
+        if self.received == 0 {
             // Start at 2^16 so that reordered packets from before the first
             // one still have a non-negative extended number.
-            self.base = (1 << 16) | seq as u64;
+            self.base = (1 << 16) | seq as u32;
             self.max = self.base;
             self.window = 1;
             self.received = 1;
@@ -61,8 +60,8 @@ impl SeqTracker {
             if delta > MAX_DROPOUT {
                 return SeqVerdict::Restart;
             }
-            self.max += delta as u64;
-            self.window = if delta >= 128 {
+            self.max = self.max.wrapping_add(delta as u32);
+            self.window = if delta as u64 >= REORDER_WINDOW {
                 1
             } else {
                 (self.window << delta) | 1
@@ -72,15 +71,15 @@ impl SeqTracker {
         } else if delta == 0 {
             SeqVerdict::Duplicate
         } else {
-            let back = (-delta) as u64;
-            if back >= REORDER_WINDOW {
-                return if back > MAX_DROPOUT as u64 {
+            let back = (-delta) as u32;
+            if back as u64 >= REORDER_WINDOW {
+                return if back as i64 > MAX_DROPOUT {
                     SeqVerdict::Restart
                 } else {
                     SeqVerdict::TooOld
                 };
             }
-            let bit = 1u128 << back;
+            let bit = 1u64 << back;
             if self.window & bit != 0 {
                 return SeqVerdict::Duplicate;
             }
@@ -95,13 +94,13 @@ impl SeqTracker {
 
     /// Whether any packet has been seen.
     pub fn started(&self) -> bool {
-        self.started
+        self.received > 0
     }
 
     /// Packets between the lowest and highest sequence numbers seen, inclusive.
     pub fn expected(&self) -> u64 {
-        if self.started {
-            self.max - self.base + 1
+        if self.started() {
+            (self.max - self.base) as u64 + 1
         } else {
             0
         }
@@ -109,13 +108,13 @@ impl SeqTracker {
 
     /// Unique packets received.
     pub fn received(&self) -> u64 {
-        self.received
+        self.received as u64
     }
 
     /// Packets expected but never received (never negative: duplicates are
     /// not counted as received).
     pub fn lost(&self) -> u64 {
-        self.expected().saturating_sub(self.received)
+        self.expected().saturating_sub(self.received as u64)
     }
 
     /// Lowest sequence number seen (16-bit).
@@ -130,7 +129,7 @@ impl SeqTracker {
 
     /// Times the 16-bit sequence number wrapped past the highest packet.
     pub fn cycles(&self) -> u64 {
-        (self.max >> 16).saturating_sub(self.base >> 16)
+        ((self.max >> 16).saturating_sub(self.base >> 16)) as u64
     }
 }
 
@@ -195,6 +194,8 @@ mod tests {
         for s in 1000..1300u16 {
             t.observe(s);
         }
+        assert_eq!(t.observe(1299 - 63), SeqVerdict::Duplicate);
+        assert_eq!(t.observe(1299 - 64), SeqVerdict::TooOld);
         assert_eq!(t.observe(1000), SeqVerdict::TooOld);
         assert_eq!(t.observe(1299 + 3001), SeqVerdict::Restart);
         assert_eq!(t.observe(1299u16.wrapping_sub(4000)), SeqVerdict::Restart);

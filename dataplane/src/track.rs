@@ -81,48 +81,71 @@ pub struct TrackLimits {
     pub max_gap_ns: u64,
 }
 
-/// State of one track on one worker. `gen == 0` marks an unused slot.
+const F_SEEN: u8 = 1;
+const F_STARTED: u8 = 2;
+const F_ANCHORED: u8 = 4;
+const F_ANNOUNCE: u8 = 8;
+const F_PCAP: u8 = 16;
+const NO_CODEC: u8 = u8::MAX;
+
+/// What one worker touches for every packet of a track: two cache lines,
+/// aligned, so 200,000 tracks cost two line fills per packet and nothing
+/// more. Counters of rare events live in [`TrackCold`]. `gen == 0` marks an
+/// unused slot.
+#[repr(C, align(64))]
 #[derive(Default)]
 pub struct TrackState {
     pub gen: u32,
-    spec: Option<Arc<TrackSpec>>,
-    /// Writer ring index, copied out of the spec to save a pointer chase.
-    pub writer: usize,
-    pub capture_pcap: bool,
+    /// Writer ring index.
+    pub writer: u16,
+    flags: u8,
+    last_pt: u8,
     ssrc: u32,
-    started: bool,
-    seq: SeqTracker,
-    jitter: Jitter,
     /// Segment number; its first audio is announced with a SegmentStart.
     segment: u32,
-    /// A SegmentStart that still has to go on the ring: (reason, gap).
-    announce: Option<(SegmentReason, u64)>,
-    /// Audio codec and payload type of the current segment.
-    codec: Option<Codec>,
-    last_pt: u8,
-    last_pt_codec: Option<Codec>,
+    seq: SeqTracker,
     /// Timeline anchor: RTP timestamp of the furthest packet and its offset
     /// in samples from the start of the segment.
-    anchored: bool,
     ts_at_max: u32,
+    max_gap_ticks: u32,
     rel_max: i64,
-    max_gap_ticks: i64,
-    ns_per_tick: f64,
     last_audio_arrival_ns: u64,
-    last_audio_duration_ns: u64,
+    jitter: Jitter,
+    /// A SegmentStart still to go on the ring (with `F_ANNOUNCE`).
+    announce_gap: u32,
+    announce_reason: u8,
+    /// Audio codec of the current segment, and the codec of `last_pt`.
+    codec: u8,
+    last_pt_codec: u8,
+    last_audio_duration_ns: u32,
+    last_timestamp: u32,
+    reordered: u32,
+    payload_bytes: u64,
+    last_arrival_ns: u64,
+}
+
+/// The rarely touched part of a track's state.
+#[derive(Default)]
+pub struct TrackCold {
+    spec: Option<Arc<TrackSpec>>,
     report: TrackReport,
 }
 
 impl TrackState {
     /// Take over the slot for `spec`'s track.
-    pub fn reset(&mut self, spec: Arc<TrackSpec>) {
+    pub fn reset(&mut self, cold: &mut TrackCold, spec: Arc<TrackSpec>) {
         *self = TrackState {
             gen: spec.track.gen,
-            writer: spec.writer,
-            capture_pcap: spec.capture_pcap,
+            writer: spec.writer as u16,
+            flags: if spec.capture_pcap { F_PCAP } else { 0 },
             last_pt: u8::MAX,
-            spec: Some(spec),
+            codec: NO_CODEC,
+            last_pt_codec: NO_CODEC,
             ..TrackState::default()
+        };
+        *cold = TrackCold {
+            spec: Some(spec),
+            report: TrackReport::default(),
         };
     }
 
@@ -132,51 +155,74 @@ impl TrackState {
         self.gen == track.gen && self.gen != 0
     }
 
+    /// A value from the state's second cache line, so that reading it pulls
+    /// that line in early (see `WorkerCore::handle_burst`).
+    #[inline(always)]
+    pub fn touch_second_line(&self) -> u64 {
+        self.last_arrival_ns
+    }
+
+    /// Whether the call wants raw packets in its pcap.
+    #[inline]
+    pub fn capture_pcap(&self) -> bool {
+        self.flags & F_PCAP != 0
+    }
+
     /// Final account of the track; leaves the slot unused.
-    pub fn finish(&mut self) -> TrackReport {
-        self.fold_seq();
-        let mut r = self.report;
+    pub fn finish(&mut self, cold: &mut TrackCold) -> TrackReport {
+        self.fold_seq(cold);
+        let mut r = cold.report;
         r.jitter_ns = self.jitter.millis() * 1e6;
+        r.reordered += self.reordered as u64;
+        r.payload_bytes += self.payload_bytes;
+        r.last_timestamp = self.last_timestamp;
+        r.last_arrival_ns = self.last_arrival_ns;
         *self = TrackState::default();
+        *cold = TrackCold::default();
         r
     }
 
     /// Move the current sequence tracker's counts into the report.
-    fn fold_seq(&mut self) {
+    fn fold_seq(&mut self, cold: &mut TrackCold) {
         if self.seq.started() {
-            self.report.packets += self.seq.received();
-            self.report.expected += self.seq.expected();
-            if self.report.packets == self.seq.received() {
-                self.report.first_seq = self.seq.first_seq();
+            let r = &mut cold.report;
+            if r.packets == 0 && r.expected == 0 {
+                r.first_seq = self.seq.first_seq();
             }
-            self.report.last_seq = self.seq.last_seq();
+            r.packets += self.seq.received();
+            r.expected += self.seq.expected();
+            r.last_seq = self.seq.last_seq();
         }
         self.seq = SeqTracker::default();
     }
 
     fn new_segment(&mut self, reason: SegmentReason, arrival_ns: u64) {
-        let gap = if reason == SegmentReason::Start || self.ns_per_tick == 0.0 {
+        let gap = if reason == SegmentReason::Start || self.codec == NO_CODEC {
             0
         } else {
             // Silence between segments follows the wall clock, capped so a
             // long gap never turns into hours of invented silence.
             let wall = arrival_ns
                 .saturating_sub(self.last_audio_arrival_ns)
-                .saturating_sub(self.last_audio_duration_ns);
-            ((wall as f64 / self.ns_per_tick) as i64).clamp(0, self.max_gap_ticks) as u64
+                .saturating_sub(self.last_audio_duration_ns as u64);
+            ((wall as f64 / NS_PER_TICK) as u64).min(self.max_gap_ticks as u64)
         };
-        if self.started || self.announce.is_some() {
+        if self.flags & (F_STARTED | F_ANNOUNCE) == (F_STARTED | F_ANNOUNCE)
+            || self.flags & F_ANCHORED != 0
+        {
             self.segment += 1;
         }
-        self.announce = Some((reason, gap));
-        self.anchored = false;
+        self.flags |= F_ANNOUNCE;
+        self.flags &= !F_ANCHORED;
+        self.announce_reason = reason as u8;
+        self.announce_gap = gap as u32;
         self.jitter.resync();
     }
 
     /// Account for an RTCP packet.
     #[inline]
-    pub fn on_rtcp(&mut self) {
-        self.report.rtcp_packets += 1;
+    pub fn on_rtcp(&mut self, cold: &mut TrackCold) {
+        cold.report.rtcp_packets += 1;
     }
 
     /// Account for one RTP packet and put its audio on the ring. Ok(true)
@@ -184,104 +230,105 @@ impl TrackState {
     #[inline]
     pub fn on_rtp(
         &mut self,
+        cold: &mut TrackCold,
         track: TrackRef,
         rtp: &RtpHeader<'_>,
         arrival_ns: u64,
         limits: TrackLimits,
         ring: &mut RecordProducer,
     ) -> Result<bool, DropReason> {
-        if !self.report.seen {
-            self.report.seen = true;
-            self.report.ssrc = rtp.ssrc;
-            self.report.first_timestamp = rtp.timestamp;
-            self.report.first_arrival_ns = arrival_ns;
+        if self.flags & F_SEEN == 0 {
+            self.flags |= F_SEEN;
+            let r = &mut cold.report;
+            r.seen = true;
+            r.ssrc = rtp.ssrc;
+            r.first_timestamp = rtp.timestamp;
+            r.first_arrival_ns = arrival_ns;
             self.ssrc = rtp.ssrc;
         } else if rtp.ssrc != self.ssrc {
-            self.fold_seq();
+            self.fold_seq(cold);
             self.ssrc = rtp.ssrc;
-            self.report.ssrc_changes += 1;
-            if self.started {
+            cold.report.ssrc_changes += 1;
+            if self.flags & F_STARTED != 0 {
                 self.new_segment(SegmentReason::SsrcChange, arrival_ns);
             }
         }
         let mut verdict = self.seq.observe(rtp.sequence);
         if verdict == SeqVerdict::Restart {
-            self.fold_seq();
+            self.fold_seq(cold);
             verdict = self.seq.observe(rtp.sequence);
-            if self.started {
+            if self.flags & F_STARTED != 0 {
                 self.new_segment(SegmentReason::Restart, arrival_ns);
             }
         }
         match verdict {
             SeqVerdict::Duplicate => {
-                self.report.duplicates += 1;
+                cold.report.duplicates += 1;
                 return Err(DropReason::Duplicate);
             }
             SeqVerdict::TooOld => {
-                self.report.late += 1;
+                cold.report.late += 1;
                 return Err(DropReason::Late);
             }
-            SeqVerdict::Reordered => self.report.reordered += 1,
-            SeqVerdict::InOrder | SeqVerdict::Restart => {}
+            SeqVerdict::Reordered => self.reordered += 1,
+            SeqVerdict::InOrder | SeqVerdict::Restart => self.last_timestamp = rtp.timestamp,
         }
-        if verdict == SeqVerdict::InOrder {
-            self.report.last_timestamp = rtp.timestamp;
-        }
-        self.report.last_arrival_ns = arrival_ns;
+        self.last_arrival_ns = arrival_ns;
 
-        let codec = if rtp.payload_type == self.last_pt {
+        let codec_byte = if rtp.payload_type == self.last_pt {
             self.last_pt_codec
         } else {
-            let c = self
+            let c = cold
                 .spec
                 .as_ref()
                 .and_then(|s| s.codec_for(rtp.payload_type));
             self.last_pt = rtp.payload_type;
-            self.last_pt_codec = c;
-            c
+            self.last_pt_codec = c.map_or(NO_CODEC, codec_to_u8);
+            self.last_pt_codec
         };
-        let Some(codec) = codec else {
-            self.report.unsupported += 1;
+        let Some(codec) = codec_from_u8(codec_byte) else {
+            cold.report.unsupported += 1;
             return Err(DropReason::UnsupportedCodec);
         };
         if !codec.is_audio() {
             if codec == Codec::TelephoneEvent {
-                self.report.events += 1;
+                cold.report.events += 1;
             }
             return Ok(false);
         }
 
-        if !self.started {
-            self.started = true;
-            self.ns_per_tick = 1e9 / codec.clock_rate() as f64;
-            self.max_gap_ticks = (limits.max_gap_ns as f64 / self.ns_per_tick) as i64;
-            self.codec = Some(codec);
+        if self.flags & F_STARTED == 0 {
+            self.flags |= F_STARTED;
+            self.max_gap_ticks =
+                (limits.max_gap_ns as f64 / NS_PER_TICK).min(u32::MAX as f64) as u32;
+            self.codec = codec_byte;
             self.new_segment(SegmentReason::Start, arrival_ns);
-        } else if self.codec != Some(codec) && verdict == SeqVerdict::InOrder {
-            self.codec = Some(codec);
+        } else if self.codec != codec_byte && verdict == SeqVerdict::InOrder {
+            self.codec = codec_byte;
             self.new_segment(SegmentReason::CodecChange, arrival_ns);
         }
 
-        let rel = if !self.anchored {
-            self.anchored = true;
+        let rel = if self.flags & F_ANCHORED == 0 {
+            self.flags |= F_ANCHORED;
             self.ts_at_max = rtp.timestamp;
             self.rel_max = 0;
             0
         } else {
             let d = rtp.timestamp.wrapping_sub(self.ts_at_max) as i32 as i64;
-            if verdict == SeqVerdict::InOrder && (d < 0 || d > self.max_gap_ticks) {
+            let max_gap = self.max_gap_ticks as i64;
+            if verdict == SeqVerdict::InOrder && (d < 0 || d > max_gap) {
                 let reason = if d < 0 {
                     SegmentReason::Restart
                 } else {
                     SegmentReason::TimestampJump
                 };
                 self.new_segment(reason, arrival_ns);
-                self.anchored = true;
+                self.flags |= F_ANCHORED;
                 self.ts_at_max = rtp.timestamp;
                 self.rel_max = 0;
                 0
-            } else if d < -self.max_gap_ticks {
-                self.report.late += 1;
+            } else if d < -max_gap {
+                cold.report.late += 1;
                 return Err(DropReason::Late);
             } else {
                 self.rel_max + d
@@ -293,33 +340,30 @@ impl TrackState {
         }
         let samples = codec.samples_in(rtp.payload.len());
         self.jitter
-            .observe(arrival_ns as i64, (rel as f64 * self.ns_per_tick) as i64);
+            .observe(arrival_ns as i64, (rel as f64 * NS_PER_TICK) as i64);
         if verdict == SeqVerdict::InOrder {
             self.last_audio_arrival_ns = arrival_ns;
-            self.last_audio_duration_ns = (samples as f64 * self.ns_per_tick) as u64;
+            self.last_audio_duration_ns = (samples as f64 * NS_PER_TICK) as u32;
         }
 
-        let announce_len = if self.announce.is_some() {
-            HEADER_LEN
-        } else {
-            0
-        };
+        let announce = self.flags & F_ANNOUNCE != 0;
+        let announce_len = if announce { HEADER_LEN } else { 0 };
         if ring.free() < announce_len + RecordProducer::size_of(rtp.payload.len()) {
-            self.report.ring_drops += 1;
+            cold.report.ring_drops += 1;
             return Err(DropReason::RingFull);
         }
-        let codec_byte = codec_to_u8(codec);
-        if let Some((reason, gap)) = self.announce.take() {
+        if announce {
+            self.flags &= !F_ANNOUNCE;
             let h = Header {
                 kind: Kind::SegmentStart,
                 codec: codec_byte,
                 payload_len: 0,
                 track,
                 segment: self.segment,
-                rel: gap as i64,
+                rel: self.announce_gap as i64,
                 arrival_ns,
                 ssrc: self.ssrc,
-                aux: reason as u32,
+                aux: self.announce_reason as u32,
             };
             ring.push(&h, &[]);
         }
@@ -335,7 +379,21 @@ impl TrackState {
             aux: rtp.sequence as u32,
         };
         ring.push(&h, &[rtp.payload]);
-        self.report.payload_bytes += rtp.payload.len() as u64;
+        self.payload_bytes += rtp.payload.len() as u64;
         Ok(true)
+    }
+}
+
+/// Nanoseconds per timestamp tick of the 8 kHz codecs recorded today.
+const NS_PER_TICK: f64 = 125_000.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hot_state_is_two_cache_lines() {
+        assert_eq!(std::mem::size_of::<TrackState>(), 128);
+        assert_eq!(std::mem::align_of::<TrackState>(), 64);
     }
 }
