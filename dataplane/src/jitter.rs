@@ -2,11 +2,14 @@
 //! timestamp units so the same estimator serves any clock rate.
 
 /// Running jitter estimate of one stream.
-/// 16 bytes: it lives in the worker's hot per-track state.
+/// 12 bytes: it lives in the worker's one-cache-line track state. Transit
+/// times are kept modulo 2^32 ns: only differences between consecutive
+/// packets matter, and those are far below the 2.1 s that wrap-around
+/// arithmetic on 32 bits can tell apart.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Jitter {
-    /// Relative transit time of the previous packet, ns.
-    prev_transit: i64,
+    /// Relative transit time of the previous packet, ns, modulo 2^32.
+    prev_transit: u32,
     /// Current estimate J, ns.
     jitter: f32,
     started: bool,
@@ -18,9 +21,9 @@ impl Jitter {
     /// unwrapped axis; only differences matter).
     #[inline]
     pub fn observe(&mut self, arrival_ns: i64, rtp_ts_ns: i64) {
-        let transit = arrival_ns.wrapping_sub(rtp_ts_ns);
+        let transit = arrival_ns.wrapping_sub(rtp_ts_ns) as u32;
         if self.started {
-            let d = transit.wrapping_sub(self.prev_transit).unsigned_abs() as f32;
+            let d = (transit.wrapping_sub(self.prev_transit) as i32).unsigned_abs() as f32;
             self.jitter += (d - self.jitter) / 16.0;
         }
         self.started = true;

@@ -26,7 +26,6 @@ pub struct TrackReport {
     pub events: u64,
     pub rtcp_packets: u64,
     pub ssrc_changes: u64,
-    pub payload_bytes: u64,
     pub first_seq: u16,
     pub last_seq: u16,
     pub first_timestamp: u32,
@@ -56,7 +55,7 @@ impl TrackReport {
             self.events,
             self.rtcp_packets,
             self.ssrc_changes,
-            self.payload_bytes,
+            0,
             (self.first_seq as u64) << 48 | (self.last_seq as u64) << 32,
             (self.first_timestamp as u64) << 32 | self.last_timestamp as u64,
             self.first_arrival_ns,
@@ -97,7 +96,6 @@ impl TrackReport {
             events: w(9),
             rtcp_packets: w(10),
             ssrc_changes: w(11),
-            payload_bytes: w(12),
             first_seq: (w(13) >> 48) as u16,
             last_seq: (w(13) >> 32) as u16,
             first_timestamp: (w(14) >> 32) as u32,
@@ -136,7 +134,6 @@ impl TrackReport {
         self.events += o.events;
         self.rtcp_packets += o.rtcp_packets;
         self.ssrc_changes += o.ssrc_changes;
-        self.payload_bytes += o.payload_bytes;
     }
 
     /// Packets expected but never received.
@@ -164,7 +161,6 @@ mod tests {
             events: 4,
             rtcp_packets: 6,
             ssrc_changes: 1,
-            payload_bytes: 160_000,
             first_seq: 65500,
             last_seq: 967,
             first_timestamp: 0xffff_0000,

@@ -4,8 +4,9 @@
 
 /// Packets behind the highest sequence number that we still recognise as
 /// reordered (and can tell apart from duplicates). At 20 ms ptime this is
-/// 1.28 s of reordering, far beyond the writer's reorder window.
-pub const REORDER_WINDOW: u64 = 64;
+/// 640 ms of reordering, beyond the writer's reorder window (200 ms by
+/// default): anything older could not be placed anyway and counts as late.
+pub const REORDER_WINDOW: u64 = 32;
 
 /// A forward jump larger than this is not loss but a restarted stream
 /// (RFC 3550 A.1 `MAX_DROPOUT`).
@@ -28,7 +29,7 @@ pub enum SeqVerdict {
     Restart,
 }
 
-/// Sequence state of one stream: 24 bytes, owned by one worker. Extended
+/// Sequence state of one stream: 16 bytes, owned by one worker. Extended
 /// numbers are 32-bit, enough for 2^32 packets (two years at 50 pps).
 #[derive(Clone, Debug, Default)]
 pub struct SeqTracker {
@@ -39,7 +40,7 @@ pub struct SeqTracker {
     /// Unique packets received (in-order + reordered).
     received: u32,
     /// Bit i set: packet `max - i` has been received.
-    window: u64,
+    window: u32,
 }
 
 impl SeqTracker {
@@ -79,7 +80,7 @@ impl SeqTracker {
                     SeqVerdict::TooOld
                 };
             }
-            let bit = 1u64 << back;
+            let bit = 1u32 << back;
             if self.window & bit != 0 {
                 return SeqVerdict::Duplicate;
             }
@@ -194,8 +195,8 @@ mod tests {
         for s in 1000..1300u16 {
             t.observe(s);
         }
-        assert_eq!(t.observe(1299 - 63), SeqVerdict::Duplicate);
-        assert_eq!(t.observe(1299 - 64), SeqVerdict::TooOld);
+        assert_eq!(t.observe(1299 - 31), SeqVerdict::Duplicate);
+        assert_eq!(t.observe(1299 - 32), SeqVerdict::TooOld);
         assert_eq!(t.observe(1000), SeqVerdict::TooOld);
         assert_eq!(t.observe(1299 + 3001), SeqVerdict::Restart);
         assert_eq!(t.observe(1299u16.wrapping_sub(4000)), SeqVerdict::Restart);

@@ -81,6 +81,14 @@ pub struct TrackLimits {
     pub max_gap_ns: u64,
 }
 
+impl TrackLimits {
+    /// `max_gap` in 8 kHz timestamp ticks.
+    #[inline]
+    pub fn max_gap_ticks(&self) -> u32 {
+        (self.max_gap_ns / NS_PER_TICK as u64).min(i32::MAX as u64) as u32
+    }
+}
+
 const F_SEEN: u8 = 1;
 const F_STARTED: u8 = 2;
 const F_ANCHORED: u8 = 4;
@@ -88,10 +96,10 @@ const F_ANNOUNCE: u8 = 8;
 const F_PCAP: u8 = 16;
 const NO_CODEC: u8 = u8::MAX;
 
-/// What one worker touches for every packet of a track: two cache lines,
-/// aligned, so 200,000 tracks cost two line fills per packet and nothing
-/// more. Counters of rare events live in [`TrackCold`]. `gen == 0` marks an
-/// unused slot.
+/// What one worker touches for every packet of a track: one cache line, so
+/// 200,000 tracks cost one line fill per packet and nothing more. Counters
+/// of rare events (duplicates, late, SSRC changes, ...) live in
+/// [`TrackCold`]. `gen == 0` marks an unused slot.
 #[repr(C, align(64))]
 #[derive(Default)]
 pub struct TrackState {
@@ -105,23 +113,16 @@ pub struct TrackState {
     segment: u32,
     seq: SeqTracker,
     /// Timeline anchor: RTP timestamp of the furthest packet and its offset
-    /// in samples from the start of the segment.
+    /// in samples from the start of the segment (a segment is cut before
+    /// this overflows: 74 hours at 8 kHz).
     ts_at_max: u32,
-    max_gap_ticks: u32,
-    rel_max: i64,
-    last_audio_arrival_ns: u64,
-    jitter: Jitter,
-    /// A SegmentStart still to go on the ring (with `F_ANNOUNCE`).
-    announce_gap: u32,
-    announce_reason: u8,
+    rel_max: i32,
     /// Audio codec of the current segment, and the codec of `last_pt`.
     codec: u8,
     last_pt_codec: u8,
-    last_audio_duration_ns: u32,
-    last_timestamp: u32,
-    reordered: u32,
-    payload_bytes: u64,
-    last_arrival_ns: u64,
+    last_audio_samples: u16,
+    jitter: Jitter,
+    last_audio_arrival_ns: u64,
 }
 
 /// The rarely touched part of a track's state.
@@ -129,6 +130,8 @@ pub struct TrackState {
 pub struct TrackCold {
     spec: Option<Arc<TrackSpec>>,
     report: TrackReport,
+    /// The SegmentStart waiting to go on the ring: (reason, gap in samples).
+    announce: (u8, u32),
 }
 
 impl TrackState {
@@ -145,7 +148,7 @@ impl TrackState {
         };
         *cold = TrackCold {
             spec: Some(spec),
-            report: TrackReport::default(),
+            ..TrackCold::default()
         };
     }
 
@@ -153,13 +156,6 @@ impl TrackState {
     #[inline]
     pub fn is(&self, track: TrackRef) -> bool {
         self.gen == track.gen && self.gen != 0
-    }
-
-    /// A value from the state's second cache line, so that reading it pulls
-    /// that line in early (see `WorkerCore::handle_burst`).
-    #[inline(always)]
-    pub fn touch_second_line(&self) -> u64 {
-        self.last_arrival_ns
     }
 
     /// Whether the call wants raw packets in its pcap.
@@ -173,10 +169,10 @@ impl TrackState {
         self.fold_seq(cold);
         let mut r = cold.report;
         r.jitter_ns = self.jitter.millis() * 1e6;
-        r.reordered += self.reordered as u64;
-        r.payload_bytes += self.payload_bytes;
-        r.last_timestamp = self.last_timestamp;
-        r.last_arrival_ns = self.last_arrival_ns;
+        if self.flags & F_ANCHORED != 0 {
+            r.last_timestamp = self.ts_at_max;
+        }
+        r.last_arrival_ns = r.last_arrival_ns.max(self.last_audio_arrival_ns);
         *self = TrackState::default();
         *cold = TrackCold::default();
         r
@@ -196,26 +192,30 @@ impl TrackState {
         self.seq = SeqTracker::default();
     }
 
-    fn new_segment(&mut self, reason: SegmentReason, arrival_ns: u64) {
+    fn new_segment(
+        &mut self,
+        cold: &mut TrackCold,
+        reason: SegmentReason,
+        arrival_ns: u64,
+        limits: TrackLimits,
+    ) {
         let gap = if reason == SegmentReason::Start || self.codec == NO_CODEC {
             0
         } else {
             // Silence between segments follows the wall clock, capped so a
             // long gap never turns into hours of invented silence.
+            let duration_ns = (self.last_audio_samples as f64 * NS_PER_TICK) as u64;
             let wall = arrival_ns
                 .saturating_sub(self.last_audio_arrival_ns)
-                .saturating_sub(self.last_audio_duration_ns as u64);
-            ((wall as f64 / NS_PER_TICK) as u64).min(self.max_gap_ticks as u64)
+                .saturating_sub(duration_ns);
+            ((wall as f64 / NS_PER_TICK) as u64).min(limits.max_gap_ticks() as u64)
         };
-        if self.flags & (F_STARTED | F_ANNOUNCE) == (F_STARTED | F_ANNOUNCE)
-            || self.flags & F_ANCHORED != 0
-        {
+        if self.flags & F_ANCHORED != 0 {
             self.segment += 1;
         }
         self.flags |= F_ANNOUNCE;
         self.flags &= !F_ANCHORED;
-        self.announce_reason = reason as u8;
-        self.announce_gap = gap as u32;
+        cold.announce = (reason as u8, gap as u32);
         self.jitter.resync();
     }
 
@@ -250,7 +250,7 @@ impl TrackState {
             self.ssrc = rtp.ssrc;
             cold.report.ssrc_changes += 1;
             if self.flags & F_STARTED != 0 {
-                self.new_segment(SegmentReason::SsrcChange, arrival_ns);
+                self.new_segment(cold, SegmentReason::SsrcChange, arrival_ns, limits);
             }
         }
         let mut verdict = self.seq.observe(rtp.sequence);
@@ -258,7 +258,7 @@ impl TrackState {
             self.fold_seq(cold);
             verdict = self.seq.observe(rtp.sequence);
             if self.flags & F_STARTED != 0 {
-                self.new_segment(SegmentReason::Restart, arrival_ns);
+                self.new_segment(cold, SegmentReason::Restart, arrival_ns, limits);
             }
         }
         match verdict {
@@ -270,10 +270,9 @@ impl TrackState {
                 cold.report.late += 1;
                 return Err(DropReason::Late);
             }
-            SeqVerdict::Reordered => self.reordered += 1,
-            SeqVerdict::InOrder | SeqVerdict::Restart => self.last_timestamp = rtp.timestamp,
+            SeqVerdict::Reordered => cold.report.reordered += 1,
+            SeqVerdict::InOrder | SeqVerdict::Restart => {}
         }
-        self.last_arrival_ns = arrival_ns;
 
         let codec_byte = if rtp.payload_type == self.last_pt {
             self.last_pt_codec
@@ -299,13 +298,11 @@ impl TrackState {
 
         if self.flags & F_STARTED == 0 {
             self.flags |= F_STARTED;
-            self.max_gap_ticks =
-                (limits.max_gap_ns as f64 / NS_PER_TICK).min(u32::MAX as f64) as u32;
             self.codec = codec_byte;
-            self.new_segment(SegmentReason::Start, arrival_ns);
+            self.new_segment(cold, SegmentReason::Start, arrival_ns, limits);
         } else if self.codec != codec_byte && verdict == SeqVerdict::InOrder {
             self.codec = codec_byte;
-            self.new_segment(SegmentReason::CodecChange, arrival_ns);
+            self.new_segment(cold, SegmentReason::CodecChange, arrival_ns, limits);
         }
 
         let rel = if self.flags & F_ANCHORED == 0 {
@@ -315,14 +312,15 @@ impl TrackState {
             0
         } else {
             let d = rtp.timestamp.wrapping_sub(self.ts_at_max) as i32 as i64;
-            let max_gap = self.max_gap_ticks as i64;
-            if verdict == SeqVerdict::InOrder && (d < 0 || d > max_gap) {
+            let max_gap = limits.max_gap_ticks() as i64;
+            let overflow = self.rel_max as i64 + d > i32::MAX as i64;
+            if verdict == SeqVerdict::InOrder && (d < 0 || d > max_gap || overflow) {
                 let reason = if d < 0 {
                     SegmentReason::Restart
                 } else {
                     SegmentReason::TimestampJump
                 };
-                self.new_segment(reason, arrival_ns);
+                self.new_segment(cold, reason, arrival_ns, limits);
                 self.flags |= F_ANCHORED;
                 self.ts_at_max = rtp.timestamp;
                 self.rel_max = 0;
@@ -331,11 +329,11 @@ impl TrackState {
                 cold.report.late += 1;
                 return Err(DropReason::Late);
             } else {
-                self.rel_max + d
+                self.rel_max as i64 + d
             }
         };
-        if rel > self.rel_max {
-            self.rel_max = rel;
+        if rel > self.rel_max as i64 {
+            self.rel_max = rel as i32;
             self.ts_at_max = rtp.timestamp;
         }
         let samples = codec.samples_in(rtp.payload.len());
@@ -343,7 +341,7 @@ impl TrackState {
             .observe(arrival_ns as i64, (rel as f64 * NS_PER_TICK) as i64);
         if verdict == SeqVerdict::InOrder {
             self.last_audio_arrival_ns = arrival_ns;
-            self.last_audio_duration_ns = (samples as f64 * NS_PER_TICK) as u32;
+            self.last_audio_samples = samples.min(u16::MAX as u32) as u16;
         }
 
         let announce = self.flags & F_ANNOUNCE != 0;
@@ -360,10 +358,10 @@ impl TrackState {
                 payload_len: 0,
                 track,
                 segment: self.segment,
-                rel: self.announce_gap as i64,
+                rel: cold.announce.1 as i64,
                 arrival_ns,
                 ssrc: self.ssrc,
-                aux: self.announce_reason as u32,
+                aux: cold.announce.0 as u32,
             };
             ring.push(&h, &[]);
         }
@@ -379,7 +377,6 @@ impl TrackState {
             aux: rtp.sequence as u32,
         };
         ring.push(&h, &[rtp.payload]);
-        self.payload_bytes += rtp.payload.len() as u64;
         Ok(true)
     }
 }
@@ -392,8 +389,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hot_state_is_two_cache_lines() {
-        assert_eq!(std::mem::size_of::<TrackState>(), 128);
+    fn hot_state_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<TrackState>(), 64);
         assert_eq!(std::mem::align_of::<TrackState>(), 64);
     }
 }
