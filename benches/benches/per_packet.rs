@@ -91,7 +91,7 @@ fn setup(tracks: usize) -> Fixture {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
-    let slots = vec![Vec::with_capacity(256); BATCH];
+    let slots = (0..BATCH).map(|_| Vec::with_capacity(256)).collect();
     Fixture {
         _engine: engine,
         core,

@@ -4,6 +4,7 @@
 
 pub mod call_info;
 pub mod media_plan;
+pub mod ports;
 pub mod replay;
 pub mod sdp;
 pub mod sip;

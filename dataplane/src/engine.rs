@@ -108,6 +108,9 @@ struct Quarantined {
     targets: Vec<u64>,
 }
 
+/// The consumer ends of the rings, `[writer][worker]`.
+pub type DetachedRings = Vec<Vec<ring::RecordConsumer>>;
+
 /// The running data plane.
 pub struct Engine {
     shared: Arc<Shared>,
@@ -135,14 +138,14 @@ impl Engine {
     /// measure the workers alone, and for tests that inspect records.
     pub fn start_without_writers(
         config: DataplaneConfig,
-    ) -> Result<(Engine, Vec<WorkerCore>, Vec<Vec<ring::RecordConsumer>>), EngineError> {
+    ) -> Result<(Engine, Vec<WorkerCore>, DetachedRings), EngineError> {
         Self::build(config, false)
     }
 
     fn build(
         config: DataplaneConfig,
         with_writers: bool,
-    ) -> Result<(Engine, Vec<WorkerCore>, Vec<Vec<ring::RecordConsumer>>), EngineError> {
+    ) -> Result<(Engine, Vec<WorkerCore>, DetachedRings), EngineError> {
         if config.workers == 0 || config.writers == 0 {
             return Err(EngineError::Config(
                 "workers and writers must be at least 1".into(),

@@ -9,6 +9,7 @@
 //!
 //! Nothing on the per-packet path allocates, locks or makes a system call.
 
+pub mod backend;
 pub mod capture;
 pub mod codec;
 pub mod config;
