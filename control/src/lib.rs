@@ -6,6 +6,7 @@ pub mod call_info;
 pub mod media_plan;
 pub mod ports;
 pub mod replay;
+pub mod server;
 pub mod sdp;
 pub mod sip;
 pub mod siprec;

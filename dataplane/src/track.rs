@@ -11,7 +11,7 @@ use crate::packet::RtpHeader;
 use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordProducer, HEADER_LEN};
 use crate::seq::{SeqTracker, SeqVerdict};
-use crate::specs::TrackSpec;
+use crate::specs::{TrackSpec, TrackTable};
 use crate::DropReason;
 
 /// Why a new segment began. Written into `meta.json` by name.
@@ -235,6 +235,7 @@ impl TrackState {
         rtp: &RtpHeader<'_>,
         arrival_ns: u64,
         limits: TrackLimits,
+        specs: &TrackTable,
         ring: &mut RecordProducer,
     ) -> Result<bool, DropReason> {
         if self.flags & F_SEEN == 0 {
@@ -277,10 +278,14 @@ impl TrackState {
         let codec_byte = if rtp.payload_type == self.last_pt {
             self.last_pt_codec
         } else {
-            let c = cold
-                .spec
-                .as_ref()
-                .and_then(|s| s.codec_for(rtp.payload_type));
+            let mut c = cold.spec.as_ref().and_then(|s| s.codec_for(rtp.payload_type));
+            if c.is_none() {
+                // A re-INVITE may have published new payload types.
+                if let Some(newer) = specs.get(track) {
+                    c = newer.codec_for(rtp.payload_type);
+                    cold.spec = Some(newer);
+                }
+            }
             self.last_pt = rtp.payload_type;
             self.last_pt_codec = c.map_or(NO_CODEC, codec_to_u8);
             self.last_pt_codec

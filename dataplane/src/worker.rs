@@ -168,7 +168,7 @@ impl WorkerCore {
                 Ok(Outcome::Accounted)
             }
             Media::Rtp(h) => {
-                if state.on_rtp(cold, track, &h, pkt.arrival_ns, self.limits, ring)? {
+                if state.on_rtp(cold, track, &h, pkt.arrival_ns, self.limits, &self.shared.tracks, ring)? {
                     self.counters.recorded += 1;
                     Ok(Outcome::Recorded)
                 } else {

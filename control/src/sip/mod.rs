@@ -17,7 +17,9 @@ mod limits;
 mod message;
 mod method;
 mod name_addr;
+pub mod session_timer;
 pub(crate) mod syntax;
+pub mod txn;
 
 pub use content_type::ContentType;
 pub use error::SipParseError;

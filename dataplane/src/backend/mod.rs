@@ -10,3 +10,6 @@
 pub mod socket;
 
 pub use socket::{SocketBackend, SocketConfig, SocketError, SocketSource, SocketStats};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,6 @@
+//! `mediafork run`: the live recording server. A sans-IO core (transaction
+//! layer + [`recorder::Recorder`]) driven by a thin tokio layer that owns the
+//! sockets.
+
+pub mod answer;
+pub mod recorder;

@@ -1,0 +1,688 @@
+//! The recording server's call logic (the SIP "transaction user"): turns
+//! INVITE, re-INVITE, UPDATE, BYE and OPTIONS into recordings and answers.
+//! It knows nothing of sockets or retransmissions: the driver feeds it
+//! requests that the transaction layer passed up, with the time, and sends
+//! what it returns. Deterministic and testable without I/O.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mediafork_dataplane::demux::TrackRef;
+use mediafork_dataplane::engine::{Binding, CallHandle, Engine, TrackSetup};
+use mediafork_dataplane::recording::meta::now_ns;
+
+use super::answer::{any_recordable, assess, build_answer, Ports, Verdict};
+use crate::call_info::{call_setup, participants};
+use crate::replay::metadata_file_name;
+use crate::sdp::Sdp;
+use crate::sip::{Method, SipMessage};
+use crate::siprec::{classify_invite, metadata_in, ClassifyError, InviteKind};
+
+/// Allocates media ports (the control plane's pool with its quarantine).
+pub trait PortAllocator: Send {
+    /// A pair (even RTP, odd RTCP) or, with `mux`, a single port.
+    fn allocate(&mut self, now: Instant, mux: bool) -> Option<Ports>;
+    /// Give ports back; they stay in quarantine before reuse.
+    fn release(&mut self, now: Instant, ports: Ports);
+    /// Ports free for new calls.
+    fn free(&self) -> usize;
+}
+
+/// Opens and closes whatever receives media on a local address (sockets
+/// for the socket backend; nothing for DPDK, where the NIC sees all).
+pub trait MediaReceivers: Send {
+    fn open(&mut self, addr: SocketAddr) -> std::io::Result<()>;
+    fn close(&mut self, addr: SocketAddr);
+}
+
+/// Settings of the recorder.
+#[derive(Clone, Debug)]
+pub struct RecorderConfig {
+    pub media_addr: IpAddr,
+    pub max_calls: usize,
+    pub user_agent: String,
+    /// Session interval we accept at least (RFC 4028 Min-SE).
+    pub min_se: Duration,
+    /// Interval we ask for when the SRC offers none but supports timers.
+    pub session_expires: Duration,
+    /// Our Contact URI host:port.
+    pub contact: String,
+}
+
+/// A SIP request the recorder sends on its own (BYE on session expiry).
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub to: SocketAddr,
+    pub request: SipMessage,
+    /// Transport the dialog came in on.
+    pub reliable_conn: Option<u64>,
+}
+
+/// One recorded m-line.
+#[derive(Clone, Debug)]
+struct StreamState {
+    track: TrackRef,
+    ports: Ports,
+    /// Payload types last answered (a change updates the track).
+    payload_types: Vec<(u8, mediafork_dataplane::codec::Codec)>,
+}
+
+/// A SIP dialog feeding a recording.
+struct Dialog {
+    recording: String,
+    local_tag: String,
+    remote_cseq: u32,
+    /// Per offered m-line index.
+    streams: Vec<Option<StreamState>>,
+    /// Last answer's m-lines as (port or 0): a re-INVITE keeps them stable.
+    session_id: u64,
+    session_version: u64,
+    peer: SocketAddr,
+    conn: Option<u64>,
+    remote_target: String,
+    from_header: String,
+    to_header: String,
+    /// Session timer: interval and when the last refresh came.
+    session_interval: Option<Duration>,
+    refreshed_at: Instant,
+    local_cseq: u32,
+    cucm_near_end: Option<bool>,
+}
+
+struct Recording {
+    handle: CallHandle,
+    legs: usize,
+    metadata_versions: usize,
+}
+
+/// Why a recording ended, written to `meta.json` as `extensions.ended_by`.
+fn set_ended_by(engine: &Engine, handle: &CallHandle, why: &'static str) {
+    engine.update_call(handle, move |m| {
+        m.extensions.insert("ended_by".into(), serde_json::Value::String(why.into()));
+    });
+}
+
+/// The recorder.
+pub struct Recorder {
+    engine: Arc<Engine>,
+    config: RecorderConfig,
+    ports: Box<dyn PortAllocator>,
+    receivers: Box<dyn MediaReceivers>,
+    dialogs: HashMap<String, Dialog>,
+    recordings: HashMap<String, Recording>,
+    draining: bool,
+    next_session: u64,
+    counters: RecorderCounters,
+}
+
+/// What the recorder counted, for metrics and `status`.
+#[derive(Clone, Copy, Debug, Default, serde::Serialize)]
+pub struct RecorderCounters {
+    pub calls_started: u64,
+    pub calls_ended: u64,
+    pub calls_rejected: u64,
+    pub session_expired: u64,
+}
+
+/// Option tags we support (RFC 3261 §19.2).
+pub const SUPPORTED: &str = "timer, siprec, 100rel";
+/// Methods we accept.
+pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK";
+/// Bodies we accept.
+pub const ACCEPT: &str = "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
+
+impl Recorder {
+    pub fn new(
+        engine: Arc<Engine>,
+        config: RecorderConfig,
+        ports: Box<dyn PortAllocator>,
+        receivers: Box<dyn MediaReceivers>,
+    ) -> Self {
+        let seed = now_ns();
+        Recorder {
+            engine,
+            config,
+            ports,
+            receivers,
+            dialogs: HashMap::new(),
+            recordings: HashMap::new(),
+            draining: false,
+            next_session: seed / 1000,
+            counters: RecorderCounters::default(),
+        }
+    }
+
+    /// Calls (recordings) in progress.
+    pub fn active_recordings(&self) -> usize {
+        self.recordings.len()
+    }
+
+    /// SIP dialogs in progress.
+    pub fn active_dialogs(&self) -> usize {
+        self.dialogs.len()
+    }
+
+    pub fn counters(&self) -> RecorderCounters {
+        self.counters
+    }
+
+    /// Refuse new calls (503) and answer OPTIONS with 503, so SBCs fail
+    /// over, while calls in progress go on.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    fn respond(&self, req: &SipMessage, code: u16, reason: &str, local_tag: Option<&str>) -> SipMessage {
+        let mut r = SipMessage::response(req, code, reason);
+        if let Some(tag) = local_tag {
+            r.set_to_tag(tag);
+        }
+        r.set_header("Server", self.config.user_agent.clone());
+        r
+    }
+
+    fn unavailable(&mut self, req: &SipMessage, why: &str) -> SipMessage {
+        self.counters.calls_rejected += 1;
+        let mut r = self.respond(req, 503, why, None);
+        r.set_header("Retry-After", "30");
+        r
+    }
+
+    /// A request passed up by the transaction layer. Returns the final
+    /// response to send (None for ACK).
+    pub fn on_request(&mut self, now: Instant, req: &SipMessage, peer: SocketAddr, conn: Option<u64>) -> Option<SipMessage> {
+        let method = req.method()?.clone();
+        Some(match method {
+            Method::Invite => self.on_invite(now, req, peer, conn),
+            Method::Ack => return None,
+            Method::Bye => self.on_bye(now, req),
+            Method::Options => self.on_options(req),
+            Method::Update => self.on_update(now, req),
+            Method::Info | Method::Prack => self.in_dialog_ok(now, req),
+            Method::Cancel => self.respond(req, 200, "OK", None),
+            _ => {
+                let mut r = self.respond(req, 405, "Method Not Allowed", None);
+                r.set_header("Allow", ALLOW);
+                r
+            }
+        })
+    }
+
+    fn on_options(&mut self, req: &SipMessage) -> SipMessage {
+        let (code, reason) = if self.draining {
+            (503, "Service Unavailable (draining)")
+        } else if self.recordings.len() >= self.config.max_calls || self.ports.free() < 2 {
+            (503, "Service Unavailable (at capacity)")
+        } else {
+            (200, "OK")
+        };
+        let mut r = self.respond(req, code, reason, None);
+        r.set_header("Allow", ALLOW);
+        r.set_header("Accept", ACCEPT);
+        r.set_header("Supported", SUPPORTED);
+        if code == 503 {
+            r.set_header("Retry-After", "30");
+        }
+        r
+    }
+
+    fn unsupported_requires(req: &SipMessage) -> Vec<String> {
+        req.require()
+            .into_iter()
+            .filter(|t| !["siprec", "timer", "100rel"].iter().any(|s| t.eq_ignore_ascii_case(s)))
+            .collect()
+    }
+
+    fn on_invite(&mut self, now: Instant, req: &SipMessage, peer: SocketAddr, conn: Option<u64>) -> SipMessage {
+        let unsupported = Self::unsupported_requires(req);
+        if !unsupported.is_empty() {
+            let mut r = self.respond(req, 420, "Bad Extension", None);
+            r.set_header("Unsupported", unsupported.join(", "));
+            return r;
+        }
+        let Ok(call_id) = req.call_id().map(str::to_string) else {
+            return self.respond(req, 400, "Missing Call-ID", None);
+        };
+        let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_string));
+        if let Some(tag) = to_tag {
+            return self.on_reinvite(now, req, &call_id, &tag);
+        }
+        if self.dialogs.contains_key(&call_id) {
+            // A second initial INVITE with the same Call-ID (forked or
+            // looping): refuse rather than mix two dialogs.
+            return self.respond(req, 482, "Loop Detected", None);
+        }
+        if self.draining {
+            return self.unavailable(req, "Service Unavailable (draining)");
+        }
+        if self.recordings.len() >= self.config.max_calls {
+            return self.unavailable(req, "Service Unavailable (at capacity)");
+        }
+        let kind = match classify_invite(req) {
+            Ok(k) => k,
+            Err(e) => return self.classify_error(req, &e),
+        };
+        let offer = kind.sdp().clone();
+        let verdicts = assess(&offer);
+        if !any_recordable(&verdicts) {
+            self.counters.calls_rejected += 1;
+            let why = verdicts
+                .iter()
+                .find_map(|v| match v {
+                    Verdict::Refuse(w) => Some(*w),
+                    _ => None,
+                })
+                .unwrap_or("no recordable stream");
+            let mut r = self.respond(req, 488, &format!("Not Acceptable Here: {why}"), None);
+            r.set_header("Accept", ACCEPT);
+            return r;
+        }
+        let interval = match self.session_interval(req) {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+        // Which recording: CUCM's two legs share one by x-refci.
+        let (rec_key, near) = match &kind {
+            InviteKind::Cucm { leg, .. } => (format!("refci:{}", leg.refci), Some(leg.is_near_end())),
+            _ => (format!("call:{call_id}"), None),
+        };
+        let new_recording = !self.recordings.contains_key(&rec_key);
+        if new_recording {
+            let setup = call_setup(req, &kind, now_ns());
+            let handle = match self.engine.open_call(setup) {
+                Ok(h) => h,
+                Err(e) => return self.unavailable(req, &format!("Service Unavailable ({e})")),
+            };
+            tracing::info!(recording_id = %handle.recording_id, call_id = %call_id, source = kind_name(&kind), "recording started");
+            self.recordings.insert(rec_key.clone(), Recording { handle, legs: 0, metadata_versions: 0 });
+            self.counters.calls_started += 1;
+        }
+        let local_tag = new_tag();
+        self.next_session += 1;
+        let mut dialog = Dialog {
+            recording: rec_key.clone(),
+            local_tag: local_tag.clone(),
+            remote_cseq: req.cseq().map(|(n, _)| n).unwrap_or(0),
+            streams: Vec::new(),
+            session_id: self.next_session,
+            session_version: 1,
+            peer,
+            conn,
+            remote_target: req
+                .contacts()
+                .ok()
+                .and_then(|c| c.first().map(|n| n.uri.clone()))
+                .unwrap_or_else(|| req.request_uri().unwrap_or("").to_string()),
+            from_header: req.header("From").unwrap_or("").to_string(),
+            to_header: req.header("To").unwrap_or("").to_string(),
+            session_interval: interval,
+            refreshed_at: now,
+            local_cseq: 1,
+            cucm_near_end: near,
+        };
+        let ports = self.apply_offer(now, &mut dialog, &offer, &verdicts);
+        if dialog.streams.iter().all(Option::is_none) {
+            // Out of ports (or every stream failed to bind): undo.
+            if new_recording {
+                if let Some(rec) = self.recordings.remove(&rec_key) {
+                    set_ended_by(&self.engine, &rec.handle, "rejected");
+                    let _ = self.engine.end_call(&rec.handle, now_ns());
+                }
+            }
+            return self.unavailable(req, "Service Unavailable (out of media ports)");
+        }
+        if let Some(rec) = self.recordings.get_mut(&rec_key) {
+            rec.legs += 1;
+            if let InviteKind::Siprec { metadata: Some((raw, md)), .. } = &kind {
+                rec.metadata_versions += 1;
+                self.engine.write_call_file(&rec.handle, &metadata_file_name(rec.metadata_versions), raw.clone());
+                if rec.metadata_versions > 1 {
+                    let parts = participants(md);
+                    self.engine.update_call(&rec.handle, move |m| m.participants = parts);
+                }
+            }
+        }
+        let answer = build_answer(&offer, &verdicts, &ports, self.config.media_addr, dialog.session_id, dialog.session_version);
+        let mut r = self.ok_with_answer(req, &local_tag, &answer);
+        if let Some(i) = dialog.session_interval {
+            r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
+            r.set_header("Require", "timer");
+        }
+        self.dialogs.insert(call_id, dialog);
+        r
+    }
+
+    fn ok_with_answer(&self, req: &SipMessage, local_tag: &str, answer: &Sdp) -> SipMessage {
+        let mut r = self.respond(req, 200, "OK", Some(local_tag));
+        r.set_header("Contact", format!("<sip:mediafork@{}>;+sip.srs", self.config.contact));
+        r.set_header("Allow", ALLOW);
+        r.set_header("Supported", SUPPORTED);
+        r.set_body("application/sdp", answer.to_string().into_bytes());
+        r
+    }
+
+    fn classify_error(&mut self, req: &SipMessage, e: &ClassifyError) -> SipMessage {
+        self.counters.calls_rejected += 1;
+        let code = e.status_code();
+        let reason = match code {
+            415 => "Unsupported Media Type".to_string(),
+            488 => format!("Not Acceptable Here: {e}"),
+            _ => format!("Bad Request: {e}"),
+        };
+        let mut r = self.respond(req, code, &sanitize_reason(&reason), None);
+        if code == 415 || code == 488 {
+            r.set_header("Accept", ACCEPT);
+        }
+        r
+    }
+
+    /// RFC 4028: the interval the SRC asked for, if we accept it; a 422
+    /// with our Min-SE if it is too small.
+    fn session_interval(&self, req: &SipMessage) -> Result<Option<Duration>, SipMessage> {
+        let Some(se) = req.header("Session-Expires") else {
+            return Ok(req.supports("timer").then_some(self.config.session_expires));
+        };
+        let secs: u64 = se.split(';').next().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        if secs == 0 {
+            return Ok(None);
+        }
+        if Duration::from_secs(secs) < self.config.min_se {
+            let mut r = self.respond(req, 422, "Session Interval Too Small", None);
+            r.set_header("Min-SE", self.config.min_se.as_secs().to_string());
+            return Err(r);
+        }
+        Ok(Some(Duration::from_secs(secs)))
+    }
+
+    /// Allocate, bind and open media for each recordable m-line not yet
+    /// recorded; returns where each m-line is received.
+    fn apply_offer(&mut self, now: Instant, dialog: &mut Dialog, offer: &Sdp, verdicts: &[Verdict]) -> Vec<Option<Ports>> {
+        let Some(rec) = self.recordings.get(&dialog.recording) else {
+            return vec![None; offer.media.len()];
+        };
+        let handle = rec.handle.clone();
+        let mut out = Vec::with_capacity(offer.media.len());
+        for (i, verdict) in verdicts.iter().enumerate() {
+            if dialog.streams.len() <= i {
+                dialog.streams.push(None);
+            }
+            match (verdict, dialog.streams[i].as_mut()) {
+                (Verdict::Record { payload_types, .. }, Some(stream)) => {
+                    // Re-INVITE: same ports; a new codec updates the track.
+                    if stream.payload_types != *payload_types {
+                        let _ = self.engine.update_track(&handle, stream.track, payload_types.clone());
+                        stream.payload_types = payload_types.clone();
+                    }
+                    out.push(Some(stream.ports));
+                }
+                (Verdict::Record { payload_types, rtcp_mux }, None) => {
+                    let Some(ports) = self.ports.allocate(now, *rtcp_mux) else {
+                        out.push(None);
+                        continue;
+                    };
+                    let label = offer.media.get(i).and_then(|m| m.label()).map(str::to_string);
+                    let mut bindings = vec![Binding::Port(SocketAddr::new(self.config.media_addr, ports.rtp))];
+                    if let Some(rtcp) = ports.rtcp {
+                        bindings.push(Binding::Port(SocketAddr::new(self.config.media_addr, rtcp)));
+                    }
+                    let index = dialog.cucm_near_end.map(|near| if near { 0 } else { 1 });
+                    let setup = TrackSetup { index, label, payload_types: payload_types.clone(), bindings: bindings.clone() };
+                    let track = match self.engine.add_track(&handle, setup) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot record stream");
+                            self.ports.release(now, ports);
+                            out.push(None);
+                            continue;
+                        }
+                    };
+                    for b in &bindings {
+                        if let Binding::Port(a) = b {
+                            if let Err(e) = self.receivers.open(*a) {
+                                tracing::error!(addr = %a, error = %e, "cannot receive media");
+                            }
+                        }
+                    }
+                    dialog.streams[i] = Some(StreamState { track, ports, payload_types: payload_types.clone() });
+                    out.push(Some(ports));
+                }
+                (Verdict::Refuse(_), Some(_)) => {
+                    // The m-line was removed or refused now: stop receiving it.
+                    if let Some(stream) = dialog.streams[i].take() {
+                        let _ = self.engine.unbind_track(&handle, stream.track);
+                        self.close_ports(now, stream.ports);
+                    }
+                    out.push(None);
+                }
+                (Verdict::Refuse(_), None) => out.push(None),
+            }
+        }
+        out
+    }
+
+    fn close_ports(&mut self, now: Instant, ports: Ports) {
+        self.receivers.close(SocketAddr::new(self.config.media_addr, ports.rtp));
+        if let Some(rtcp) = ports.rtcp {
+            self.receivers.close(SocketAddr::new(self.config.media_addr, rtcp));
+        }
+        self.ports.release(now, ports);
+    }
+
+    fn on_reinvite(&mut self, now: Instant, req: &SipMessage, call_id: &str, to_tag: &str) -> SipMessage {
+        let Some(mut dialog) = self.dialogs.remove(call_id) else {
+            return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
+        };
+        if dialog.local_tag != to_tag {
+            self.dialogs.insert(call_id.to_string(), dialog);
+            return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
+        }
+        let response = self.reinvite_in_dialog(now, req, &mut dialog);
+        self.dialogs.insert(call_id.to_string(), dialog);
+        response
+    }
+
+    fn reinvite_in_dialog(&mut self, now: Instant, req: &SipMessage, dialog: &mut Dialog) -> SipMessage {
+        let cseq = req.cseq().map(|(n, _)| n).unwrap_or(0);
+        if cseq <= dialog.remote_cseq {
+            return self.respond(req, 500, "Server Internal Error (CSeq out of order)", Some(&dialog.local_tag.clone()));
+        }
+        dialog.remote_cseq = cseq;
+        dialog.refreshed_at = now;
+        let kind = match classify_invite(req) {
+            Ok(k) => k,
+            Err(ClassifyError::NoSdp) => {
+                // A session refresh without an offer: answer with the last SDP
+                // is what a full UA would do; we re-answer our current state.
+                return self.respond(req, 488, "Not Acceptable Here: re-INVITE without SDP", Some(&dialog.local_tag.clone()));
+            }
+            Err(e) => return self.classify_error(req, &e),
+        };
+        let offer = kind.sdp().clone();
+        let verdicts = assess(&offer);
+        let ports = self.apply_offer(now, dialog, &offer, &verdicts);
+        if let InviteKind::Siprec { metadata: Some((raw, md)), .. } = &kind {
+            self.store_metadata(&dialog.recording, raw.clone(), participants(md));
+        }
+        dialog.session_version += 1;
+        let answer = build_answer(&offer, &verdicts, &ports, self.config.media_addr, dialog.session_id, dialog.session_version);
+        let mut r = self.ok_with_answer(req, &dialog.local_tag.clone(), &answer);
+        if let Some(i) = dialog.session_interval {
+            r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
+            r.set_header("Require", "timer");
+        }
+        r
+    }
+
+    fn store_metadata(&mut self, rec_key: &str, raw: Vec<u8>, parts: Vec<mediafork_dataplane::recording::meta::ParticipantMeta>) {
+        if let Some(rec) = self.recordings.get_mut(rec_key) {
+            rec.metadata_versions += 1;
+            self.engine.write_call_file(&rec.handle, &metadata_file_name(rec.metadata_versions), raw);
+            self.engine.update_call(&rec.handle, move |m| m.participants = parts);
+        }
+    }
+
+    fn on_update(&mut self, now: Instant, req: &SipMessage) -> SipMessage {
+        let Some((call_id, tag)) = dialog_ids(req) else {
+            return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
+        };
+        let Some(dialog) = self.dialogs.get_mut(&call_id).filter(|d| d.local_tag == tag) else {
+            return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
+        };
+        dialog.refreshed_at = now;
+        let rec_key = dialog.recording.clone();
+        let local_tag = dialog.local_tag.clone();
+        let interval = dialog.session_interval;
+        match metadata_in(req) {
+            Ok(Some((raw, md))) => self.store_metadata(&rec_key, raw, participants(&md)),
+            Ok(None) => {}
+            Err(e) => return self.classify_error(req, &e),
+        }
+        let mut r = self.respond(req, 200, "OK", Some(&local_tag));
+        if let Some(i) = interval {
+            r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
+            r.set_header("Require", "timer");
+        }
+        r
+    }
+
+    fn in_dialog_ok(&mut self, now: Instant, req: &SipMessage) -> SipMessage {
+        match dialog_ids(req).and_then(|(c, t)| self.dialogs.get_mut(&c).filter(|d| d.local_tag == t)) {
+            Some(d) => {
+                d.refreshed_at = now;
+                let tag = d.local_tag.clone();
+                self.respond(req, 200, "OK", Some(&tag))
+            }
+            None => self.respond(req, 481, "Call/Transaction Does Not Exist", None),
+        }
+    }
+
+    fn on_bye(&mut self, now: Instant, req: &SipMessage) -> SipMessage {
+        let Some((call_id, tag)) = dialog_ids(req) else {
+            return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
+        };
+        if !self.dialogs.get(&call_id).is_some_and(|d| d.local_tag == tag) {
+            return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
+        }
+        self.end_dialog(now, &call_id, "bye");
+        self.respond(req, 200, "OK", Some(&tag))
+    }
+
+    /// The INVITE of `call_id` was cancelled or never acknowledged.
+    pub fn abort_dialog(&mut self, now: Instant, call_id: &str, why: &'static str) {
+        self.end_dialog(now, call_id, why);
+    }
+
+    fn end_dialog(&mut self, now: Instant, call_id: &str, why: &'static str) {
+        let Some(dialog) = self.dialogs.remove(call_id) else { return };
+        for stream in dialog.streams.into_iter().flatten() {
+            self.close_ports(now, stream.ports);
+        }
+        let Some(rec) = self.recordings.get_mut(&dialog.recording) else { return };
+        rec.legs = rec.legs.saturating_sub(1);
+        if rec.legs == 0 {
+            if let Some(rec) = self.recordings.remove(&dialog.recording) {
+                set_ended_by(&self.engine, &rec.handle, why);
+                let _ = self.engine.end_call(&rec.handle, now_ns());
+                self.counters.calls_ended += 1;
+                tracing::info!(recording_id = %rec.handle.recording_id, %call_id, ended_by = why, "recording ended");
+            }
+        }
+    }
+
+    /// Earliest session-timer deadline.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.dialogs.values().filter_map(expiry).min()
+    }
+
+    /// End dialogs whose session timer expired (the SBC died without BYE):
+    /// close the recording cleanly and send the SRC a BYE (RFC 4028 §10).
+    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Outbound> {
+        let expired: Vec<String> =
+            self.dialogs.iter().filter(|(_, d)| expiry(d).is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        let mut out = Vec::new();
+        for call_id in expired {
+            if let Some(d) = self.dialogs.get_mut(&call_id) {
+                d.local_cseq += 1;
+                if let Some(request) = bye_for(&call_id, d, &self.config) {
+                    out.push(Outbound { to: d.peer, request, reliable_conn: d.conn });
+                }
+            }
+            self.counters.session_expired += 1;
+            self.end_dialog(now, &call_id, "session_expired");
+        }
+        out
+    }
+
+    /// End every call (shutdown): files and metadata closed cleanly.
+    pub fn end_all(&mut self, now: Instant, why: &'static str) {
+        let ids: Vec<String> = self.dialogs.keys().cloned().collect();
+        for id in ids {
+            self.end_dialog(now, &id, why);
+        }
+    }
+}
+
+fn kind_name(k: &InviteKind) -> &'static str {
+    match k {
+        InviteKind::Siprec { .. } => "siprec",
+        InviteKind::Cucm { .. } => "cucm",
+        InviteKind::Plain { .. } => "sip",
+    }
+}
+
+/// RFC 4028 §10: without a refresh, the session ends at last refresh +
+/// interval; the side that is not the refresher ends it a little before,
+/// at interval − min(32 s, interval / 3).
+fn expiry(d: &Dialog) -> Option<Instant> {
+    let i = d.session_interval?;
+    let margin = (i / 3).min(Duration::from_secs(32));
+    Some(d.refreshed_at + i - margin)
+}
+
+fn dialog_ids(req: &SipMessage) -> Option<(String, String)> {
+    let call_id = req.call_id().ok()?.to_string();
+    let tag = req.to().ok()?.tag()?.to_string();
+    Some((call_id, tag))
+}
+
+fn new_tag() -> String {
+    let u = uuid::Uuid::now_v7().simple().to_string();
+    format!("mf{}", &u[u.len() - 12..])
+}
+
+/// Reason phrases go into a status line: one line, printable.
+fn sanitize_reason(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect()
+}
+
+fn bye_for(call_id: &str, d: &Dialog, cfg: &RecorderConfig) -> Option<SipMessage> {
+    // In-dialog request from the UAS side: From is our To, To is their From.
+    let branch = format!("z9hG4bK{}", new_tag());
+    let text = format!(
+        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {contact};branch={branch}\r\nMax-Forwards: 70\r\n\
+         From: {from};tag={ltag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} BYE\r\n\
+         Reason: SIP;cause=408;text=\"session timer expired\"\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n",
+        target = d.remote_target,
+        contact = cfg.contact,
+        from = strip_tag(&d.to_header),
+        ltag = d.local_tag,
+        to = d.from_header,
+        cseq = d.local_cseq,
+        ua = cfg.user_agent,
+    );
+    SipMessage::parse(text.as_bytes()).ok()
+}
+
+fn strip_tag(h: &str) -> String {
+    // The To header of the INVITE has no tag; drop one defensively.
+    match h.find(";tag=") {
+        Some(i) => h[..i].to_string(),
+        None => h.to_string(),
+    }
+}
