@@ -3,6 +3,7 @@
 //! command line drives.
 
 pub mod call_info;
+pub mod config;
 pub mod media_plan;
 pub mod ports;
 pub mod replay;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mediafork_control::config::{Backend, Config, Overrides};
 use mediafork_control::replay;
 use mediafork_dataplane::config::{DataplaneConfig, PortRange};
 
@@ -46,6 +47,67 @@ enum Command {
         per destination address and port, one track per SSRC.\n\n\
         Exit status: 0 done, 1 error (nothing recorded), 3 done but the capture was truncated or corrupt.")]
     Replay(ReplayArgs),
+    /// Run the recording server: SIP (SIPREC, CUCM) in, recordings out.
+    #[command(after_help = "Examples:\n  \
+        mediafork run                                   # embedded defaults, no file needed\n  \
+        mediafork run --config /etc/mediafork/mediafork.toml\n  \
+        mediafork run --sip-listen 127.0.0.1:5060 --media-addr 127.0.0.1 --rtp-ports 40000-40999 --recordings /tmp/rec\n\n\
+        Defaults: SIP on 0.0.0.0:5060 (UDP and TCP), media ports 39500-43500 on the host's address, \
+        recordings under ./recordings. Flags override the file. SIGTERM or Ctrl-C: new calls get 503, \
+        calls in progress get shutdown.grace_period to end, then every file is closed cleanly.\n\n\
+        Exit status: 0 after a clean shutdown, 1 when the server cannot start (the message says why).")]
+    Run(RunArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Check a configuration file and print the effective configuration.
+    #[command(after_help = "Example:\n  mediafork config check /etc/mediafork/mediafork.toml\n\n\
+        Exit status: 0 valid, 1 invalid (each problem names its key).")]
+    Check {
+        /// The TOML file.
+        file: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Configuration file (TOML); without it, embedded defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Listen for SIP (UDP and TCP) on this address; repeatable.
+    #[arg(long, value_name = "ADDR:PORT")]
+    sip_listen: Vec<std::net::SocketAddr>,
+    /// Address media is received on (put into SDP answers).
+    #[arg(long, value_name = "IP")]
+    media_addr: Option<std::net::IpAddr>,
+    /// UDP ports for media.
+    #[arg(long, value_name = "LO-HI")]
+    rtp_ports: Option<PortRange>,
+    /// Directory for recordings.
+    #[arg(long, value_name = "DIR")]
+    recordings: Option<PathBuf>,
+    /// Prometheus metrics listen address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Admin API listen address.
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin_listen: Option<std::net::SocketAddr>,
+    /// Packet I/O backend.
+    #[arg(long, value_enum)]
+    backend: Option<BackendArg>,
+    /// Worker threads (one packet source each).
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum BackendArg {
+    Socket,
+    Dpdk,
 }
 
 #[derive(clap::Args)]
@@ -76,9 +138,9 @@ struct ReplayArgs {
     json: bool,
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEDIAFORK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -111,11 +173,59 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn run_server(a: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &a.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    config.apply(Overrides {
+        sip_listen: a.sip_listen,
+        media_addr: a.media_addr,
+        rtp_ports: a.rtp_ports,
+        recordings: a.recordings,
+        metrics_listen: a.metrics_listen,
+        admin_listen: a.admin_listen,
+        backend: a.backend.map(|b| match b {
+            BackendArg::Socket => Backend::Socket,
+            BackendArg::Dpdk => Backend::Dpdk,
+        }),
+        workers: a.workers,
+    })?;
+    for w in config.warnings() {
+        tracing::warn!("{w}");
+    }
+    if config.metrics.listen.is_some() {
+        tracing::warn!("metrics.listen is set, but this version has no metrics endpoint yet; it is ignored");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("mf-sip")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(mediafork_control::server::driver::run(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn config_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(file)?;
+    for w in config.warnings() {
+        eprintln!("warning: {w}");
+    }
+    println!("{}: valid\n", file.display());
+    print!("{}", config.redacted().to_toml_string()?);
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A server logs what it does; a one-shot command only what goes wrong.
+    let level = if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" };
+    init_logging(cli.log_format, level);
     let result = match cli.command {
         Command::Replay(a) => run_replay(a),
+        Command::Run(a) => run_server(a),
+        Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     };
     match result {
         Ok(code) => code,

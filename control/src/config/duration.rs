@@ -11,7 +11,8 @@ use std::time::Duration;
 /// is matched before `"m"`.
 const UNITS: [(&str, u64); 4] = [("ms", 1), ("s", 1_000), ("m", 60_000), ("h", 3_600_000)];
 
-const HOW: &str = "write a whole number and a unit: ms, s, m or h (e.g. \"500ms\", \"30s\", \"1m30s\")";
+const HOW: &str =
+    "write a whole number and a unit: ms, s, m or h (e.g. \"500ms\", \"30s\", \"1m30s\")";
 
 /// Parses a duration such as `"500ms"`, `"30s"`, `"2m"`, `"1h"` or
 /// `"1h30m"`. Zero (`"0s"`) parses; whether zero is allowed is up to the key.
@@ -41,8 +42,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             ));
         }
         let Some(&(unit, unit_ms)) = UNITS.iter().find(|(u, _)| {
-            after.starts_with(u)
-                && !after[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
+            after.starts_with(u) && !after[u.len()..].starts_with(|c: char| c.is_ascii_alphabetic())
         }) else {
             let what = if after.is_empty() {
                 "has no unit"

@@ -159,7 +159,7 @@ pub(crate) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> Conf
                 ),
             }
         }
-        None => message,
+        None => plain_words(&message),
     };
     ConfigError::Parse {
         origin: origin.to_string(),
@@ -168,6 +168,32 @@ pub(crate) fn from_toml(err: &toml::de::Error, text: &str, origin: &str) -> Conf
         key,
         message,
     }
+}
+
+/// Serde's Rust type names in operator words, on one line: "expected
+/// usize" means nothing to someone editing a TOML file.
+fn plain_words(message: &str) -> String {
+    let mut m = message
+        .lines()
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join("; ");
+    for (rust, plain) in [
+        ("expected usize", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u8", "expected a whole number"),
+        ("expected a sequence", "expected an array ([...])"),
+    ] {
+        if let Some(rest) = m.strip_suffix(rust) {
+            m = format!("{rest}{plain}");
+        }
+    }
+    if let Some(i) = m.find("expected struct ") {
+        m = format!("{}expected a table", &m[..i]);
+    }
+    m
 }
 
 /// 1-based line and column (in characters) of byte offset `pos`.
@@ -209,7 +235,10 @@ fn suggest_key(path: &str, name: &str, expected: &[String]) -> Option<String> {
 
 /// The candidate nearest to `name` by edit distance, if it is near enough
 /// to be a typo (at most a third of the name, at least one edit).
-pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .map(|c| (edit_distance(name, c), c))

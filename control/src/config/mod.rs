@@ -257,7 +257,9 @@ fn parse_unvalidated(text: &str, origin: &str) -> Result<Config, ConfigError> {
 }
 
 /// Every leaf key of `config` by dotted path.
-fn flatten(config: &Config) -> Result<std::collections::BTreeMap<String, toml::Value>, ConfigError> {
+fn flatten(
+    config: &Config,
+) -> Result<std::collections::BTreeMap<String, toml::Value>, ConfigError> {
     let table = toml::Table::try_from(config).map_err(|e| ConfigError::Serialize(e.to_string()))?;
     let mut out = std::collections::BTreeMap::new();
     flatten_into("", &table, &mut out);

@@ -49,6 +49,10 @@ const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"]
 pub(crate) struct Host {
     /// Online CPU ids, sorted.
     pub(crate) online_cpus: Vec<usize>,
+    /// Whether an IPv6 wildcard socket also takes IPv4
+    /// (`net.ipv6.bindv6only = 0`, Linux's default), which makes `[::]:P`
+    /// and `0.0.0.0:P` collide.
+    pub(crate) dual_stack: bool,
 }
 
 impl Host {
@@ -64,7 +68,14 @@ impl Host {
             let n = std::thread::available_parallelism().map_or(1, |n| n.get());
             (0..n).collect()
         });
-        Host { online_cpus }
+        // Without the file IPv6 is off: `[::]` cannot be bound at all, and
+        // that bind error says so better than a collision would.
+        let dual_stack =
+            std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|v| v.trim() == "0");
+        Host {
+            online_cpus,
+            dual_stack,
+        }
     }
 }
 
@@ -137,7 +148,7 @@ pub(crate) fn check(cfg: &Config, host: &Host) -> Vec<Problem> {
     check_media(cfg, host, &mut p);
     check_recordings(cfg, &mut p);
     check_limits(cfg, &mut p);
-    check_listeners(cfg, &mut p);
+    check_listeners(cfg, host, &mut p);
     check_admin(cfg, &mut p);
     check_log(cfg, &mut p);
     if cfg.media.backend == Backend::Dpdk {
@@ -257,14 +268,10 @@ fn check_port(key: &str, addr: SocketAddr, usual: &str, p: &mut Problems) {
 fn check_file(key: &str, path: &Path, p: &mut Problems) {
     match std::fs::metadata(path) {
         Ok(m) if m.is_file() => {}
-        Ok(_) => p.add(
-            key,
-            format!("{} is not a regular file", path.display()),
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => p.add(
-            key,
-            format!("file {} does not exist", path.display()),
-        ),
+        Ok(_) => p.add(key, format!("{} is not a regular file", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            p.add(key, format!("file {} does not exist", path.display()))
+        }
         Err(e) => p.add(key, format!("cannot read {}: {e}", path.display())),
     }
 }
@@ -280,7 +287,9 @@ fn check_media(cfg: &Config, host: &Host, p: &mut Problems) {
         } else if ip.is_multicast() {
             p.add(
                 "media.address",
-                format!("\"{ip}\" is a multicast address: use \"auto\" or this host's media address"),
+                format!(
+                    "\"{ip}\" is a multicast address: use \"auto\" or this host's media address"
+                ),
             );
         }
     }
@@ -336,7 +345,9 @@ fn check_media(cfg: &Config, host: &Host, p: &mut Problems) {
             if m.worker_cores[..i].contains(core) {
                 p.add(
                     "media.worker_cores",
-                    format!("core {core} is listed twice: two workers polling one core would slow both"),
+                    format!(
+                        "core {core} is listed twice: two workers polling one core would slow both"
+                    ),
                 );
             } else if host.online_cpus.binary_search(core).is_err() {
                 p.add(
@@ -444,18 +455,19 @@ fn check_limits(cfg: &Config, p: &mut Problems) {
 }
 
 /// Whether two listeners of one protocol would collide: same port, and the
-/// same address or a wildcard of the same family covering the other.
-/// `0.0.0.0` and `[::]` on one port do not collide: listing both is how
-/// operators ask for IPv4 and IPv6, and the listeners set `IPV6_V6ONLY` on
-/// IPv6 sockets for it.
-fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {
-    if a.port() != b.port() || a.is_ipv4() != b.is_ipv4() {
+/// same address or a wildcard covering the other. On a dual-stack host a
+/// `[::]` socket also takes IPv4, so it collides with `0.0.0.0` too.
+fn overlaps(a: SocketAddr, b: SocketAddr, dual_stack: bool) -> bool {
+    if a.port() != b.port() {
         return false;
     }
-    a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified()
+    let covers = |x: SocketAddr, y: SocketAddr| {
+        x.ip().is_unspecified() && (x.is_ipv4() == y.is_ipv4() || (x.is_ipv6() && dual_stack))
+    };
+    a.ip() == b.ip() || covers(a, b) || covers(b, a)
 }
 
-fn check_listeners(cfg: &Config, p: &mut Problems) {
+fn check_listeners(cfg: &Config, host: &Host, p: &mut Problems) {
     let mut tcp: Vec<(&str, SocketAddr)> = Vec::new();
     let mut udp: Vec<(&str, SocketAddr)> = Vec::new();
     for a in &cfg.sip.listen {
@@ -478,17 +490,26 @@ fn check_listeners(cfg: &Config, p: &mut Problems) {
 
     for list in [&tcp, &udp] {
         for (i, (key, a)) in list.iter().enumerate() {
-            if let Some((other_key, b)) = list[..i]
+            let Some((other_key, b)) = list[..i]
                 .iter()
-                .find(|(_, b)| overlaps(*a, *b))
-            {
-                let what = if a == b && key == other_key {
-                    "is listed twice".to_string()
-                } else {
-                    format!("conflicts with {other_key} (\"{b}\"): both would listen on port {}", a.port())
-                };
-                p.add(key, format!("\"{a}\" {what}"));
-            }
+                .find(|(_, b)| overlaps(*a, *b, host.dual_stack))
+            else {
+                continue;
+            };
+            let what = if a == b && key == other_key {
+                "is listed twice".to_string()
+            } else if a.is_ipv4() != b.is_ipv4() {
+                format!(
+                    "conflicts with {other_key} (\"{b}\"): on this host an IPv6 wildcard socket also takes IPv4 (net.ipv6.bindv6only = 0), so \"[::]:{}\" alone covers both; remove the other",
+                    a.port()
+                )
+            } else {
+                format!(
+                    "conflicts with {other_key} (\"{b}\"): both would listen on port {}",
+                    a.port()
+                )
+            };
+            p.add(key, format!("\"{a}\" {what}"));
         }
     }
 }
@@ -517,10 +538,15 @@ fn check_admin(cfg: &Config, p: &mut Problems) {
 
 fn check_log(cfg: &Config, p: &mut Problems) {
     let level = cfg.log.level.trim();
+    let simple = !level.contains(',') && !level.contains('=');
     let bad = |what: &str| {
+        let problem = if simple {
+            what.to_string()
+        } else {
+            format!("\"{}\": {what}", cfg.log.level)
+        };
         format!(
-            "\"{}\": {what}: use one of error, warn, info, debug, trace or off, optionally with per-module levels such as \"info,mediafork_control::sip=debug\"",
-            cfg.log.level
+            "{problem}: use one of error, warn, info, debug, trace or off, optionally with per-module levels such as \"info,mediafork_control::sip=debug\""
         )
     };
     if level.is_empty() {
@@ -533,7 +559,11 @@ fn check_log(cfg: &Config, p: &mut Problems) {
             None => (None, part),
         };
         if let Some(t) = target {
-            if t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':') {
+            if t.is_empty()
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            {
                 p.add("log.level", bad(&format!("\"{t}\" is not a module path")));
                 return;
             }
@@ -617,7 +647,9 @@ pub(crate) fn warnings(cfg: &Config) -> Vec<Problem> {
         if ip.is_loopback() {
             p.add(
                 "media.address",
-                format!("\"{ip}\" is a loopback address: SBCs on other hosts cannot send media to it"),
+                format!(
+                    "\"{ip}\" is a loopback address: SBCs on other hosts cannot send media to it"
+                ),
             );
         }
     }
@@ -648,7 +680,9 @@ pub(crate) fn warnings(cfg: &Config) -> Vec<Problem> {
         if !a.ip().is_loopback() {
             p.add(
                 "metrics.listen",
-                format!("\"{a}\" is not a loopback address: metrics are served without authentication"),
+                format!(
+                    "\"{a}\" is not a loopback address: metrics are served without authentication"
+                ),
             );
         }
     }

@@ -102,7 +102,9 @@ impl<T: TextValue> Visitor<'_> for TextVisitor<T> {
 }
 
 /// Deserializes one [`TextValue`] from a string.
-pub(crate) fn deserialize_text<'de, D: Deserializer<'de>, T: TextValue>(d: D) -> Result<T, D::Error> {
+pub(crate) fn deserialize_text<'de, D: Deserializer<'de>, T: TextValue>(
+    d: D,
+) -> Result<T, D::Error> {
     d.deserialize_str(TextVisitor(PhantomData))
 }
 
@@ -123,7 +125,9 @@ pub(crate) mod one {
         s.serialize_str(&v.to_text())
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: TextValue>(d: D) -> Result<T, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, T: TextValue>(
+        d: D,
+    ) -> Result<T, D::Error> {
         deserialize_text(d)
     }
 }

@@ -3,4 +3,6 @@
 //! sockets.
 
 pub mod answer;
+pub mod driver;
 pub mod recorder;
+pub mod transport;

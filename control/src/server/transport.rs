@@ -238,7 +238,7 @@ async fn accept_loop(
 
 /// Read whole SIP messages off a stream (Content-Length framing, RFC 3261
 /// §18.3) and write what the driver sends back.
-async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin>(
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: S,
     from: SocketAddr,
     conn: u64,

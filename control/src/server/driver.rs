@@ -1,0 +1,338 @@
+//! The thin tokio layer of `mediafork run`: starts the data plane, binds
+//! the SIP transports, and runs the loop that feeds received messages and
+//! time into the transaction layer and the recorder, and sends what they
+//! produce. One task owns all protocol state; nothing here blocks it.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mediafork_dataplane::backend::{SocketBackend, SocketConfig};
+use mediafork_dataplane::engine::Engine;
+use mediafork_dataplane::recording::recovery;
+use mediafork_dataplane::writer::WriterEvent;
+use tokio::sync::mpsc;
+
+use super::answer::Ports;
+use super::recorder::{MediaReceivers, PortAllocator, Recorder, RecorderConfig};
+use super::transport::{self, Acl, Inbound, Prefix, Sender, TlsSettings};
+use crate::config::{Backend, CallAssignment, Config, MediaAddr, Transport as CfgTransport};
+use crate::ports::{PortPool, Ports as PoolPorts};
+use crate::sip::txn::{ServerTransactions, Timers, TuEvent, TxnId};
+use crate::sip::{Method, SipMessage};
+
+/// Why the server could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServerError(pub String);
+
+fn err(e: impl std::fmt::Display) -> ServerError {
+    ServerError(e.to_string())
+}
+
+/// `PortAllocator` over the control plane's pool.
+struct Pool(PortPool);
+
+impl PortAllocator for Pool {
+    fn allocate(&mut self, now: Instant, mux: bool) -> Option<Ports> {
+        if mux {
+            self.0.allocate_single(now).ok().map(|p| Ports { rtp: p, rtcp: None })
+        } else {
+            self.0.allocate_pair(now).ok().map(|p| Ports { rtp: p.rtp, rtcp: Some(p.rtcp) })
+        }
+    }
+
+    fn release(&mut self, now: Instant, ports: Ports) {
+        let r = match ports.rtcp {
+            Some(rtcp) => self.0.release(now, PoolPorts::Pair(crate::ports::PortPair { rtp: ports.rtp, rtcp })),
+            None => self.0.release(now, PoolPorts::Single(ports.rtp)),
+        };
+        if let Err(e) = r {
+            tracing::error!(error = %e, "port release refused");
+        }
+    }
+
+    fn free(&self) -> usize {
+        self.0.free()
+    }
+}
+
+/// `MediaReceivers` over the socket backend: one socket per port, given to
+/// a worker round-robin or to the least loaded one.
+struct Sockets {
+    backend: Arc<SocketBackend>,
+    assignment: CallAssignment,
+    next: usize,
+    load: Vec<usize>,
+    owner: HashMap<SocketAddr, usize>,
+}
+
+impl MediaReceivers for Sockets {
+    fn open(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+        let n = self.load.len().max(1);
+        let worker = match self.assignment {
+            CallAssignment::RoundRobin => {
+                // RTP and its RTCP port go to the same worker.
+                let w = if addr.port() % 2 == 1 { self.next.wrapping_sub(1) % n } else { self.next % n };
+                if addr.port() % 2 == 0 {
+                    self.next = self.next.wrapping_add(1);
+                }
+                w
+            }
+            CallAssignment::LeastLoaded => {
+                (0..n).min_by_key(|w| self.load.get(*w).copied().unwrap_or(0)).unwrap_or(0)
+            }
+        };
+        self.backend.open(addr, worker).map_err(std::io::Error::from)?;
+        if let Some(l) = self.load.get_mut(worker) {
+            *l += 1;
+        }
+        self.owner.insert(addr, worker);
+        Ok(())
+    }
+
+    fn close(&mut self, addr: SocketAddr) {
+        if let Some(w) = self.owner.remove(&addr) {
+            if let Some(l) = self.load.get_mut(w) {
+                *l = l.saturating_sub(1);
+            }
+        }
+        let _ = self.backend.close(addr);
+    }
+}
+
+/// The media address when the configuration says `auto`: the SIP listen
+/// address if it is a specific one, else the first non-loopback IPv4
+/// address of an interface that is up, else loopback.
+pub fn resolve_media_addr(config: &Config) -> IpAddr {
+    if let MediaAddr::Ip(ip) = config.media.address {
+        return ip;
+    }
+    if let Some(a) = config.sip.listen.iter().find(|a| !a.ip().is_unspecified()) {
+        return a.ip();
+    }
+    use nix::net::if_::InterfaceFlags;
+    if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
+        for ifa in addrs {
+            if !ifa.flags.contains(InterfaceFlags::IFF_UP) || ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK) {
+                continue;
+            }
+            if let Some(sin) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) {
+                return IpAddr::V4(sin.ip());
+            }
+        }
+    }
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+/// Run the recording server until SIGTERM/SIGINT and a clean drain.
+pub async fn run(config: Config) -> Result<(), ServerError> {
+    if config.media.backend == Backend::Dpdk {
+        return Err(ServerError(
+            "--backend dpdk: this mediafork was built without DPDK support; rebuild with \
+             `cargo build --release -p mediafork-control --features dpdk` (needs libdpdk-dev)"
+                .into(),
+        ));
+    }
+    let media_ip = resolve_media_addr(&config);
+    let dp = config.dataplane();
+    std::fs::create_dir_all(&dp.recordings_dir)
+        .map_err(|e| ServerError(format!("recordings.dir {}: {e}", dp.recordings_dir.display())))?;
+    let (recovered, problems) = recovery::recover(&dp.recordings_dir);
+    for r in &recovered {
+        tracing::warn!(dir = %r.dir.display(), tracks = r.tracks, "recording left open by an earlier run repaired and marked incomplete");
+    }
+    for p in problems {
+        tracing::error!("recovery: {p}");
+    }
+
+    let (engine, cores) = Engine::start(dp.clone()).map_err(err)?;
+    let sock_cfg = SocketConfig { recv_buffer: config.media.socket_rcvbuf, ..SocketConfig::default() };
+    let (backend, sources) = SocketBackend::with_config(dp.workers, sock_cfg).map_err(err)?;
+    engine.spawn_workers(cores, sources).map_err(err)?;
+    let engine = Arc::new(engine);
+    let backend = Arc::new(backend);
+
+    let pool = Pool(PortPool::new(config.media.rtp_ports, config.media.port_quarantine));
+    let sockets = Sockets {
+        backend: backend.clone(),
+        assignment: config.media.call_assignment,
+        next: 0,
+        load: vec![0; dp.workers],
+        owner: HashMap::new(),
+    };
+    let first_listen = config.sip.listen.first().copied().unwrap_or_else(|| SocketAddr::new(media_ip, 5060));
+    let contact_host = if first_listen.ip().is_unspecified() { media_ip } else { first_listen.ip() };
+    let contact = SocketAddr::new(contact_host, first_listen.port()).to_string();
+    let recorder_cfg = RecorderConfig {
+        media_addr: media_ip,
+        max_calls: config.limits.max_calls,
+        user_agent: config.sip.user_agent.clone(),
+        min_se: config.sip.min_se,
+        session_expires: config.sip.session_expires_default,
+        contact,
+    };
+    let recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), Box::new(sockets));
+
+    let acl = Acl {
+        allow: config.sip.allowed_sources.iter().map(|n| Prefix { addr: n.addr(), len: n.prefix_len() }).collect(),
+    };
+    let tls = match (&config.sip.tls.cert, &config.sip.tls.key) {
+        (Some(c), Some(k)) => Some(TlsSettings { listen: config.sip.tls.listen, acceptor: transport::tls_acceptor(c, k).map_err(ServerError)? }),
+        _ => None,
+    };
+    let tcp = config.sip.transports.contains(&CfgTransport::Tcp);
+    let (tx, rx) = mpsc::channel::<Inbound>(4096);
+    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl, tx).await.map_err(err)?;
+    for (t, a) in &listeners.local {
+        tracing::info!(transport = ?t, addr = %a, "SIP listening");
+    }
+    tracing::info!(media = %media_ip, ports = %config.media.rtp_ports, workers = dp.workers, backend = "socket", recordings = %dp.recordings_dir.display(), "mediafork recording server started");
+    // A line tests and operators can wait for.
+    println!("mediafork: ready: sip {} media {} ports {}", listeners.local.iter().map(|(t, a)| format!("{t:?}/{a}").to_lowercase()).collect::<Vec<_>>().join(","), media_ip, config.media.rtp_ports);
+
+    let state = Arc::new(Mutex::new(()));
+    let result = event_loop(engine.clone(), recorder, listeners.sender, rx, config.shutdown.grace_period).await;
+    drop(state);
+    // Workers and writers finish: every file is closed and every meta.json
+    // written before the process exits.
+    let engine = Arc::try_unwrap(engine).map_err(|_| ServerError("engine still in use at shutdown".into()))?;
+    for e in engine.shutdown() {
+        log_closed(&e);
+    }
+    tracing::info!("mediafork stopped");
+    result
+}
+
+fn log_closed(e: &WriterEvent) {
+    let WriterEvent::Closed(c) = e;
+    tracing::info!(recording_id = %c.meta.recording_id, dir = %c.dir.display(), complete = c.meta.complete, tracks = c.meta.tracks.len(), "recording closed");
+}
+
+async fn event_loop(
+    engine: Arc<Engine>,
+    mut recorder: Recorder,
+    sender: Sender,
+    mut rx: mpsc::Receiver<Inbound>,
+    grace: Duration,
+) -> Result<(), ServerError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).map_err(err)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(err)?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(err)?;
+    let mut txns = ServerTransactions::new(Timers::default());
+    // INVITE transactions whose dialog the recorder created, to undo on
+    // CANCEL or a missing ACK.
+    let mut invites: HashMap<TxnId, String> = HashMap::new();
+    let mut drain_deadline: Option<Instant> = None;
+    let tick = Duration::from_millis(500);
+    loop {
+        let now = Instant::now();
+        let mut wake = now + tick;
+        for t in [txns.poll_timeout(), recorder.poll_timeout(), drain_deadline].into_iter().flatten() {
+            wake = wake.min(t);
+        }
+        tokio::select! {
+            m = rx.recv() => {
+                let Some(m) = m else { break };
+                on_inbound(&mut txns, &sender, m).await;
+            }
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
+            _ = sigterm.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGTERM")),
+            _ = sigint.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGINT")),
+            _ = sighup.recv() => tracing::info!("SIGHUP: nothing to reload in this version; configuration changes need a restart"),
+        }
+        let now = Instant::now();
+        txns.handle_timeout(now);
+        for ob in recorder.handle_timeout(now) {
+            let peer = crate::sip::txn::Peer {
+                addr: ob.to,
+                transport: if ob.reliable_conn.is_some() { crate::sip::txn::Transport::Tcp } else { crate::sip::txn::Transport::Udp },
+                conn: ob.reliable_conn,
+            };
+            sender.send(&peer, ob.request.to_bytes()).await;
+        }
+        while let Some(ev) = txns.poll_event() {
+            match ev {
+                TuEvent::Request { id, request, peer } => {
+                    let is_invite = request.method() == Some(&Method::Invite);
+                    if let Some(resp) = recorder.on_request(now, &request, peer.addr, peer.conn) {
+                        if is_invite && resp.status().is_some_and(|c| (200..300).contains(&c)) {
+                            if let Ok(c) = request.call_id() {
+                                invites.insert(id, c.to_string());
+                            }
+                        }
+                        if let Err(e) = txns.respond(now, id, resp) {
+                            tracing::debug!(error = %e, "response not sent");
+                        }
+                    }
+                }
+                TuEvent::Ack { request, .. } => {
+                    if let Ok(c) = request.call_id() {
+                        invites.retain(|_, v| v != c);
+                    }
+                }
+                TuEvent::Cancelled { invite } | TuEvent::AckTimeout { id: invite } => {
+                    if let Some(call_id) = invites.remove(&invite) {
+                        recorder.abort_dialog(now, &call_id, "no_ack");
+                    }
+                }
+                TuEvent::TransportError { id } => {
+                    invites.remove(&id);
+                }
+            }
+        }
+        while let Some(t) = txns.poll_transmit() {
+            sender.send(&t.peer, t.bytes).await;
+        }
+        for e in engine.closed() {
+            log_closed(&e);
+        }
+        if let Some(deadline) = drain_deadline {
+            if recorder.active_dialogs() == 0 || now >= deadline {
+                if recorder.active_dialogs() > 0 {
+                    tracing::warn!(calls = recorder.active_dialogs(), "grace period over: closing the remaining recordings");
+                }
+                recorder.end_all(now, "shutdown");
+                while let Some(t) = txns.poll_transmit() {
+                    sender.send(&t.peer, t.bytes).await;
+                }
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn begin_drain(recorder: &mut Recorder, grace: Duration, why: &str) -> Instant {
+    tracing::info!(signal = why, calls = recorder.active_dialogs(), grace_s = grace.as_secs(), "draining: new calls get 503; waiting for calls in progress");
+    recorder.set_draining(true);
+    Instant::now() + grace
+}
+
+/// Parse and hand a message to the transaction layer; answer what cannot
+/// be parsed with a 400 naming the problem, when there is enough of a
+/// request to answer.
+async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) {
+    let now = Instant::now();
+    match SipMessage::parse(&m.bytes) {
+        Ok(msg) if msg.is_request() => {
+            if let Err(e) = txns.on_request(now, msg, m.peer) {
+                tracing::debug!(error = %e, "request not matchable");
+            }
+        }
+        Ok(_) => {} // responses to our BYEs: nothing to do
+        Err(e) => {
+            let limits = crate::sip::ParseLimits::default();
+            match SipMessage::parse_unvalidated(&m.bytes, &limits) {
+                Ok(msg) if msg.is_request() && msg.method() != Some(&Method::Ack) && msg.header("Via").is_some() => {
+                    let reason: String = format!("Bad Request: {e}").chars().filter(|c| !c.is_control()).take(200).collect();
+                    let resp = SipMessage::response(&msg, 400, &reason);
+                    sender.send(&m.peer, resp.to_bytes()).await;
+                }
+                _ => tracing::debug!(peer = %m.peer.addr, error = %e, "unparseable SIP dropped"),
+            }
+        }
+    }
+}
