@@ -7,7 +7,7 @@ pub mod config;
 pub mod media_plan;
 pub mod ports;
 pub mod replay;
-pub mod server;
 pub mod sdp;
+pub mod server;
 pub mod sip;
 pub mod siprec;

@@ -65,8 +65,10 @@ enum Command {
 #[derive(Subcommand)]
 enum ConfigCommand {
     /// Check a configuration file and print the effective configuration.
-    #[command(after_help = "Example:\n  mediafork config check /etc/mediafork/mediafork.toml\n\n\
-        Exit status: 0 valid, 1 invalid (each problem names its key).")]
+    #[command(
+        after_help = "Example:\n  mediafork config check /etc/mediafork/mediafork.toml\n\n\
+        Exit status: 0 valid, 1 invalid (each problem names its key)."
+    )]
     Check {
         /// The TOML file.
         file: PathBuf,
@@ -173,11 +175,24 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_server(a: RunArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &a.config {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
+fn run_server(a: RunArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
+    let loaded = match &a.config {
+        Some(path) => Config::load(path),
+        None => Ok(Config::default()),
     };
+    let format = match (&loaded, log_format) {
+        (_, LogFormat::Json) => LogFormat::Json,
+        (Ok(c), LogFormat::Text) if c.log.format == mediafork_control::config::LogFormat::Json => {
+            LogFormat::Json
+        }
+        _ => LogFormat::Text,
+    };
+    let level = loaded
+        .as_ref()
+        .map(|c| c.log.level.clone())
+        .unwrap_or_else(|_| "info".into());
+    init_logging(format, &level);
+    let mut config = loaded?;
     config.apply(Overrides {
         sip_listen: a.sip_listen,
         media_addr: a.media_addr,
@@ -195,7 +210,9 @@ fn run_server(a: RunArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("{w}");
     }
     if config.metrics.listen.is_some() {
-        tracing::warn!("metrics.listen is set, but this version has no metrics endpoint yet; it is ignored");
+        tracing::warn!(
+            "metrics.listen is set, but this version has no metrics endpoint yet; it is ignored"
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -219,12 +236,14 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // A server logs what it does; a one-shot command only what goes wrong.
-    let level = if matches!(cli.command, Command::Run(_)) { "info" } else { "warn" };
-    init_logging(cli.log_format, level);
+    // `run` sets up logging from its configuration (after loading it);
+    // one-shot commands log only what goes wrong.
+    if !matches!(cli.command, Command::Run(_)) {
+        init_logging(cli.log_format, "warn");
+    }
     let result = match cli.command {
         Command::Replay(a) => run_replay(a),
-        Command::Run(a) => run_server(a),
+        Command::Run(a) => run_server(a, cli.log_format),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
     };
     match result {

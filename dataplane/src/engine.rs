@@ -390,10 +390,21 @@ impl Engine {
     /// Change the payload types a track may carry (re-INVITE with another
     /// codec). Workers pick the new spec up when they meet a payload type
     /// the old one lacked.
-    pub fn update_track(&self, handle: &CallHandle, track: TrackRef, payload_types: Vec<(u8, Codec)>) -> Result<(), EngineError> {
+    pub fn update_track(
+        &self,
+        handle: &CallHandle,
+        track: TrackRef,
+        payload_types: Vec<(u8, Codec)>,
+    ) -> Result<(), EngineError> {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.get(&handle.call).ok_or(EngineError::UnknownCall(handle.call))?;
-        let old = self.shared.tracks.get(track).ok_or(EngineError::UnknownCall(handle.call))?;
+        let entry = calls
+            .get(&handle.call)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
+        let old = self
+            .shared
+            .tracks
+            .get(track)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
         if !entry.tracks.iter().any(|(t, _)| *t == track) {
             return Err(EngineError::UnknownCall(handle.call));
         }
@@ -405,9 +416,15 @@ impl Engine {
 
     /// Stop receiving a track (its m-line was removed) without ending the
     /// call; the track's file closes with the call.
-    pub fn unbind_track(&self, handle: &CallHandle, track: TrackRef) -> Result<Vec<Binding>, EngineError> {
+    pub fn unbind_track(
+        &self,
+        handle: &CallHandle,
+        track: TrackRef,
+    ) -> Result<Vec<Binding>, EngineError> {
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls.get_mut(&handle.call).ok_or(EngineError::UnknownCall(handle.call))?;
+        let entry = calls
+            .get_mut(&handle.call)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
         let Some((_, binds)) = entry.tracks.iter_mut().find(|(t, _)| *t == track) else {
             return Err(EngineError::UnknownCall(handle.call));
         };

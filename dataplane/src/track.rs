@@ -81,6 +81,14 @@ pub struct TrackLimits {
     pub max_gap_ns: u64,
 }
 
+/// What a track's packet processing reads besides its own state.
+#[derive(Clone, Copy)]
+pub struct TrackEnv<'a> {
+    pub limits: TrackLimits,
+    /// Where a newer spec is found after a re-INVITE changed codecs.
+    pub specs: &'a TrackTable,
+}
+
 impl TrackLimits {
     /// `max_gap` in 8 kHz timestamp ticks.
     #[inline]
@@ -234,10 +242,10 @@ impl TrackState {
         track: TrackRef,
         rtp: &RtpHeader<'_>,
         arrival_ns: u64,
-        limits: TrackLimits,
-        specs: &TrackTable,
+        env: TrackEnv<'_>,
         ring: &mut RecordProducer,
     ) -> Result<bool, DropReason> {
+        let TrackEnv { limits, specs } = env;
         if self.flags & F_SEEN == 0 {
             self.flags |= F_SEEN;
             let r = &mut cold.report;
@@ -278,7 +286,10 @@ impl TrackState {
         let codec_byte = if rtp.payload_type == self.last_pt {
             self.last_pt_codec
         } else {
-            let mut c = cold.spec.as_ref().and_then(|s| s.codec_for(rtp.payload_type));
+            let mut c = cold
+                .spec
+                .as_ref()
+                .and_then(|s| s.codec_for(rtp.payload_type));
             if c.is_none() {
                 // A re-INVITE may have published new payload types.
                 if let Some(newer) = specs.get(track) {

@@ -13,7 +13,7 @@ use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordProducer};
 use crate::source::{Frame, PacketSource, RxPacket, MAX_BURST};
 use crate::stats::Counters;
-use crate::track::{TrackCold, TrackLimits, TrackState};
+use crate::track::{TrackCold, TrackEnv, TrackLimits, TrackState};
 use crate::{engine::Shared, DropReason};
 
 /// What the control plane asks of a worker.
@@ -168,7 +168,11 @@ impl WorkerCore {
                 Ok(Outcome::Accounted)
             }
             Media::Rtp(h) => {
-                if state.on_rtp(cold, track, &h, pkt.arrival_ns, self.limits, &self.shared.tracks, ring)? {
+                let env = TrackEnv {
+                    limits: self.limits,
+                    specs: &self.shared.tracks,
+                };
+                if state.on_rtp(cold, track, &h, pkt.arrival_ns, env, ring)? {
                     self.counters.recorded += 1;
                     Ok(Outcome::Recorded)
                 } else {

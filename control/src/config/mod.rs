@@ -205,7 +205,7 @@ impl Config {
         }
     }
 
-    /// The configuration as TOML (for `mediafork config show`): every key,
+    /// The configuration as TOML (for `mediafork config check`): every key,
     /// defaults included; [`Config::from_toml_str`] reads it back to an
     /// equal `Config`. Secrets are included: show [`Config::redacted`]
     /// instead where others may read the output.

@@ -25,7 +25,10 @@ pub struct Ports {
 pub enum Verdict {
     /// Recordable: these payload types (recordable codecs first, then
     /// telephone-event), rtcp-mux wanted or not.
-    Record { payload_types: Vec<(u8, Codec)>, rtcp_mux: bool },
+    Record {
+        payload_types: Vec<(u8, Codec)>,
+        rtcp_mux: bool,
+    },
     /// Refused, and why (for logs and the 488 reason).
     Refuse(&'static str),
 }
@@ -42,7 +45,8 @@ pub fn assess(offer: &Sdp) -> Vec<Verdict> {
             if m.port == 0 {
                 return Verdict::Refuse("disabled in the offer");
             }
-            if !m.proto.eq_ignore_ascii_case("RTP/AVP") && !m.proto.eq_ignore_ascii_case("RTP/AVPF") {
+            if !m.proto.eq_ignore_ascii_case("RTP/AVP") && !m.proto.eq_ignore_ascii_case("RTP/AVPF")
+            {
                 // SRTP (RTP/SAVP) needs SDES decryption, not built yet.
                 return Verdict::Refuse("transport not supported (SRTP is not supported yet)");
             }
@@ -53,7 +57,10 @@ pub fn assess(offer: &Sdp) -> Vec<Verdict> {
             if !pts.iter().any(|(_, c)| c.is_audio()) {
                 return Verdict::Refuse("no recordable codec (PCMU or PCMA)");
             }
-            Verdict::Record { payload_types: pts, rtcp_mux: m.rtcp_mux }
+            Verdict::Record {
+                payload_types: pts,
+                rtcp_mux: m.rtcp_mux,
+            }
         })
         .collect()
 }
@@ -74,16 +81,25 @@ pub fn build_answer(
     session_id: u64,
     session_version: u64,
 ) -> Sdp {
-    let origin = Origin::new("mediafork", &session_id.to_string(), &session_version.to_string(), media_addr);
+    let origin = Origin::new(
+        "mediafork",
+        &session_id.to_string(),
+        &session_version.to_string(),
+        media_addr,
+    );
     let mut answer = Sdp::new(origin, Some(Connection::new(media_addr)));
     answer.session_name = "mediafork recording".to_string();
     for (i, offered) in offer.media.iter().enumerate() {
         let verdict = verdicts.get(i);
         let port = ports.get(i).copied().flatten();
         let m = match (verdict, port) {
-            (Some(Verdict::Record { payload_types, rtcp_mux }), Some(p)) => {
-                recorded_line(offered, payload_types, *rtcp_mux, p)
-            }
+            (
+                Some(Verdict::Record {
+                    payload_types,
+                    rtcp_mux,
+                }),
+                Some(p),
+            ) => recorded_line(offer, offered, payload_types, *rtcp_mux, p),
             _ => refused_line(offered),
         };
         answer.push_media(m);
@@ -91,7 +107,13 @@ pub fn build_answer(
     answer
 }
 
-fn recorded_line(offered: &MediaDescription, pts: &[(u8, Codec)], rtcp_mux: bool, ports: Ports) -> MediaDescription {
+fn recorded_line(
+    offer: &Sdp,
+    offered: &MediaDescription,
+    pts: &[(u8, Codec)],
+    rtcp_mux: bool,
+    ports: Ports,
+) -> MediaDescription {
     let formats = pts.iter().map(|(pt, _)| pt.to_string()).collect();
     let mut m = MediaDescription::new(MediaKind::Audio, ports.rtp, &offered.proto, formats);
     for (pt, codec) in pts {
@@ -117,14 +139,16 @@ fn recorded_line(offered: &MediaDescription, pts: &[(u8, Codec)], rtcp_mux: bool
     if let Some(ptime) = offered.ptime {
         let _ = m.push_attribute("ptime", Some(&ptime.to_string()));
     }
-    m.set_direction(answer_direction(offered));
+    m.set_direction(answer_direction(offer, offered));
     m
 }
 
 /// `recvonly` to `sendonly`/`sendrecv`; `inactive` to `inactive`/`recvonly`
 /// and to a hold offered as `c=0.0.0.0` (RFC 2543 style).
-pub fn answer_direction(offered: &MediaDescription) -> Direction {
-    let held = offered.connection.as_ref().is_some_and(|c| c.addr.is_unspecified());
+pub fn answer_direction(offer: &Sdp, offered: &MediaDescription) -> Direction {
+    let held = offered
+        .effective_connection(offer)
+        .is_some_and(|c| c.addr.is_unspecified());
     if held {
         return Direction::Inactive;
     }
@@ -132,7 +156,11 @@ pub fn answer_direction(offered: &MediaDescription) -> Direction {
 }
 
 fn refused_line(offered: &MediaDescription) -> MediaDescription {
-    let formats = if offered.formats.is_empty() { vec!["0".to_string()] } else { offered.formats.clone() };
+    let formats = if offered.formats.is_empty() {
+        vec!["0".to_string()]
+    } else {
+        offered.formats.clone()
+    };
     let mut m = MediaDescription::new(offered.kind.clone(), 0, &offered.proto, formats);
     if let Some(label) = offered.label() {
         let _ = m.push_attribute("label", Some(label));
@@ -155,12 +183,26 @@ mod tests {
     fn answers_every_line_in_order() {
         let offer = Sdp::parse(OFFER).unwrap();
         let v = assess(&offer);
-        assert!(matches!(&v[0], Verdict::Record { payload_types, .. } if payload_types == &vec![(8, Codec::Pcma), (0, Codec::Pcmu), (101, Codec::TelephoneEvent)]));
+        assert!(
+            matches!(&v[0], Verdict::Record { payload_types, .. } if payload_types == &vec![(8, Codec::Pcma), (0, Codec::Pcmu), (101, Codec::TelephoneEvent)])
+        );
         assert!(matches!(&v[1], Verdict::Record { .. }));
         assert_eq!(v[2], Verdict::Refuse("not audio"));
         assert!(matches!(v[3], Verdict::Refuse(r) if r.contains("SRTP")));
         assert!(matches!(v[4], Verdict::Refuse(r) if r.contains("codec")));
-        let ports = [Some(Ports { rtp: 40000, rtcp: Some(40001) }), Some(Ports { rtp: 40002, rtcp: Some(40003) }), None, None, None];
+        let ports = [
+            Some(Ports {
+                rtp: 40000,
+                rtcp: Some(40001),
+            }),
+            Some(Ports {
+                rtp: 40002,
+                rtcp: Some(40003),
+            }),
+            None,
+            None,
+            None,
+        ];
         let a = build_answer(&offer, &v, &ports, "127.0.0.1".parse().unwrap(), 7, 1);
         let text = a.to_string();
         let reparsed = Sdp::parse(&text).unwrap();
@@ -177,13 +219,19 @@ mod tests {
         }
         assert_eq!(reparsed.media[3].label(), Some("3"));
         assert_eq!(reparsed.connection.unwrap().addr.to_string(), "127.0.0.1");
-        assert!(!text.contains("a=rtcp:"), "default RTCP port needs no attribute: {text}");
+        assert!(
+            !text.contains("a=rtcp:"),
+            "default RTCP port needs no attribute: {text}"
+        );
     }
 
     #[test]
     fn hold_with_zero_address_is_answered_inactive() {
         let offer = Sdp::parse("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\na=sendonly\r\n").unwrap();
-        assert_eq!(answer_direction(&offer.media[0]), Direction::Inactive);
+        assert_eq!(
+            answer_direction(&offer, &offer.media[0]),
+            Direction::Inactive
+        );
     }
 
     #[test]
@@ -191,7 +239,17 @@ mod tests {
         let offer = Sdp::parse("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\nm=audio 20000 RTP/AVP 0\r\na=rtcp-mux\r\na=sendonly\r\n").unwrap();
         let v = assess(&offer);
         assert!(matches!(&v[0], Verdict::Record { rtcp_mux: true, .. }));
-        let a = build_answer(&offer, &v, &[Some(Ports { rtp: 40010, rtcp: None })], "::1".parse().unwrap(), 1, 1);
+        let a = build_answer(
+            &offer,
+            &v,
+            &[Some(Ports {
+                rtp: 40010,
+                rtcp: None,
+            })],
+            "::1".parse().unwrap(),
+            1,
+            1,
+        );
         assert!(a.media[0].rtcp_mux);
         assert!(a.to_string().contains("c=IN IP6 ::1"));
     }

@@ -37,15 +37,27 @@ struct Pool(PortPool);
 impl PortAllocator for Pool {
     fn allocate(&mut self, now: Instant, mux: bool) -> Option<Ports> {
         if mux {
-            self.0.allocate_single(now).ok().map(|p| Ports { rtp: p, rtcp: None })
+            self.0
+                .allocate_single(now)
+                .ok()
+                .map(|p| Ports { rtp: p, rtcp: None })
         } else {
-            self.0.allocate_pair(now).ok().map(|p| Ports { rtp: p.rtp, rtcp: Some(p.rtcp) })
+            self.0.allocate_pair(now).ok().map(|p| Ports {
+                rtp: p.rtp,
+                rtcp: Some(p.rtcp),
+            })
         }
     }
 
     fn release(&mut self, now: Instant, ports: Ports) {
         let r = match ports.rtcp {
-            Some(rtcp) => self.0.release(now, PoolPorts::Pair(crate::ports::PortPair { rtp: ports.rtp, rtcp })),
+            Some(rtcp) => self.0.release(
+                now,
+                PoolPorts::Pair(crate::ports::PortPair {
+                    rtp: ports.rtp,
+                    rtcp,
+                }),
+            ),
             None => self.0.release(now, PoolPorts::Single(ports.rtp)),
         };
         if let Err(e) = r {
@@ -74,17 +86,23 @@ impl MediaReceivers for Sockets {
         let worker = match self.assignment {
             CallAssignment::RoundRobin => {
                 // RTP and its RTCP port go to the same worker.
-                let w = if addr.port() % 2 == 1 { self.next.wrapping_sub(1) % n } else { self.next % n };
+                let w = if addr.port() % 2 == 1 {
+                    self.next.wrapping_sub(1) % n
+                } else {
+                    self.next % n
+                };
                 if addr.port() % 2 == 0 {
                     self.next = self.next.wrapping_add(1);
                 }
                 w
             }
-            CallAssignment::LeastLoaded => {
-                (0..n).min_by_key(|w| self.load.get(*w).copied().unwrap_or(0)).unwrap_or(0)
-            }
+            CallAssignment::LeastLoaded => (0..n)
+                .min_by_key(|w| self.load.get(*w).copied().unwrap_or(0))
+                .unwrap_or(0),
         };
-        self.backend.open(addr, worker).map_err(std::io::Error::from)?;
+        self.backend
+            .open(addr, worker)
+            .map_err(std::io::Error::from)?;
         if let Some(l) = self.load.get_mut(worker) {
             *l += 1;
         }
@@ -115,7 +133,9 @@ pub fn resolve_media_addr(config: &Config) -> IpAddr {
     use nix::net::if_::InterfaceFlags;
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
         for ifa in addrs {
-            if !ifa.flags.contains(InterfaceFlags::IFF_UP) || ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK) {
+            if !ifa.flags.contains(InterfaceFlags::IFF_UP)
+                || ifa.flags.contains(InterfaceFlags::IFF_LOOPBACK)
+            {
                 continue;
             }
             if let Some(sin) = ifa.address.as_ref().and_then(|a| a.as_sockaddr_in()) {
@@ -137,8 +157,12 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     }
     let media_ip = resolve_media_addr(&config);
     let dp = config.dataplane();
-    std::fs::create_dir_all(&dp.recordings_dir)
-        .map_err(|e| ServerError(format!("recordings.dir {}: {e}", dp.recordings_dir.display())))?;
+    std::fs::create_dir_all(&dp.recordings_dir).map_err(|e| {
+        ServerError(format!(
+            "recordings.dir {}: {e}",
+            dp.recordings_dir.display()
+        ))
+    })?;
     let (recovered, problems) = recovery::recover(&dp.recordings_dir);
     for r in &recovered {
         tracing::warn!(dir = %r.dir.display(), tracks = r.tracks, "recording left open by an earlier run repaired and marked incomplete");
@@ -148,13 +172,19 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     }
 
     let (engine, cores) = Engine::start(dp.clone()).map_err(err)?;
-    let sock_cfg = SocketConfig { recv_buffer: config.media.socket_rcvbuf, ..SocketConfig::default() };
+    let sock_cfg = SocketConfig {
+        recv_buffer: config.media.socket_rcvbuf,
+        ..SocketConfig::default()
+    };
     let (backend, sources) = SocketBackend::with_config(dp.workers, sock_cfg).map_err(err)?;
     engine.spawn_workers(cores, sources).map_err(err)?;
     let engine = Arc::new(engine);
     let backend = Arc::new(backend);
 
-    let pool = Pool(PortPool::new(config.media.rtp_ports, config.media.port_quarantine));
+    let pool = Pool(PortPool::new(
+        config.media.rtp_ports,
+        config.media.port_quarantine,
+    ));
     let sockets = Sockets {
         backend: backend.clone(),
         assignment: config.media.call_assignment,
@@ -162,8 +192,17 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         load: vec![0; dp.workers],
         owner: HashMap::new(),
     };
-    let first_listen = config.sip.listen.first().copied().unwrap_or_else(|| SocketAddr::new(media_ip, 5060));
-    let contact_host = if first_listen.ip().is_unspecified() { media_ip } else { first_listen.ip() };
+    let first_listen = config
+        .sip
+        .listen
+        .first()
+        .copied()
+        .unwrap_or_else(|| SocketAddr::new(media_ip, 5060));
+    let contact_host = if first_listen.ip().is_unspecified() {
+        media_ip
+    } else {
+        first_listen.ip()
+    };
     let contact = SocketAddr::new(contact_host, first_listen.port()).to_string();
     let recorder_cfg = RecorderConfig {
         media_addr: media_ip,
@@ -173,31 +212,67 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         session_expires: config.sip.session_expires_default,
         contact,
     };
-    let recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), Box::new(sockets));
+    let recorder = Recorder::new(
+        engine.clone(),
+        recorder_cfg,
+        Box::new(pool),
+        Box::new(sockets),
+    );
 
     let acl = Acl {
-        allow: config.sip.allowed_sources.iter().map(|n| Prefix { addr: n.addr(), len: n.prefix_len() }).collect(),
+        allow: config
+            .sip
+            .allowed_sources
+            .iter()
+            .map(|n| Prefix {
+                addr: n.addr(),
+                len: n.prefix_len(),
+            })
+            .collect(),
     };
     let tls = match (&config.sip.tls.cert, &config.sip.tls.key) {
-        (Some(c), Some(k)) => Some(TlsSettings { listen: config.sip.tls.listen, acceptor: transport::tls_acceptor(c, k).map_err(ServerError)? }),
+        (Some(c), Some(k)) => Some(TlsSettings {
+            listen: config.sip.tls.listen,
+            acceptor: transport::tls_acceptor(c, k).map_err(ServerError)?,
+        }),
         _ => None,
     };
     let tcp = config.sip.transports.contains(&CfgTransport::Tcp);
     let (tx, rx) = mpsc::channel::<Inbound>(4096);
-    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl, tx).await.map_err(err)?;
+    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl, tx)
+        .await
+        .map_err(err)?;
     for (t, a) in &listeners.local {
         tracing::info!(transport = ?t, addr = %a, "SIP listening");
     }
     tracing::info!(media = %media_ip, ports = %config.media.rtp_ports, workers = dp.workers, backend = "socket", recordings = %dp.recordings_dir.display(), "mediafork recording server started");
     // A line tests and operators can wait for.
-    println!("mediafork: ready: sip {} media {} ports {}", listeners.local.iter().map(|(t, a)| format!("{t:?}/{a}").to_lowercase()).collect::<Vec<_>>().join(","), media_ip, config.media.rtp_ports);
+    println!(
+        "mediafork: ready: sip {} media {} ports {}",
+        listeners
+            .local
+            .iter()
+            .map(|(t, a)| format!("{t:?}/{a}").to_lowercase())
+            .collect::<Vec<_>>()
+            .join(","),
+        media_ip,
+        config.media.rtp_ports
+    );
 
     let state = Arc::new(Mutex::new(()));
-    let result = event_loop(engine.clone(), recorder, listeners.sender, rx, config.shutdown.grace_period).await;
+    let result = event_loop(
+        engine.clone(),
+        recorder,
+        listeners.sender,
+        rx,
+        config.shutdown.grace_period,
+    )
+    .await;
     drop(state);
     // Workers and writers finish: every file is closed and every meta.json
     // written before the process exits.
-    let engine = Arc::try_unwrap(engine).map_err(|_| ServerError("engine still in use at shutdown".into()))?;
+    let engine = Arc::try_unwrap(engine)
+        .map_err(|_| ServerError("engine still in use at shutdown".into()))?;
     for e in engine.shutdown() {
         log_closed(&e);
     }
@@ -230,7 +305,10 @@ async fn event_loop(
     loop {
         let now = Instant::now();
         let mut wake = now + tick;
-        for t in [txns.poll_timeout(), recorder.poll_timeout(), drain_deadline].into_iter().flatten() {
+        for t in [txns.poll_timeout(), recorder.poll_timeout(), drain_deadline]
+            .into_iter()
+            .flatten()
+        {
             wake = wake.min(t);
         }
         tokio::select! {
@@ -248,7 +326,11 @@ async fn event_loop(
         for ob in recorder.handle_timeout(now) {
             let peer = crate::sip::txn::Peer {
                 addr: ob.to,
-                transport: if ob.reliable_conn.is_some() { crate::sip::txn::Transport::Tcp } else { crate::sip::txn::Transport::Udp },
+                transport: if ob.reliable_conn.is_some() {
+                    crate::sip::txn::Transport::Tcp
+                } else {
+                    crate::sip::txn::Transport::Udp
+                },
                 conn: ob.reliable_conn,
             };
             sender.send(&peer, ob.request.to_bytes()).await;
@@ -292,7 +374,10 @@ async fn event_loop(
         if let Some(deadline) = drain_deadline {
             if recorder.active_dialogs() == 0 || now >= deadline {
                 if recorder.active_dialogs() > 0 {
-                    tracing::warn!(calls = recorder.active_dialogs(), "grace period over: closing the remaining recordings");
+                    tracing::warn!(
+                        calls = recorder.active_dialogs(),
+                        "grace period over: closing the remaining recordings"
+                    );
                 }
                 recorder.end_all(now, "shutdown");
                 while let Some(t) = txns.poll_transmit() {
@@ -306,7 +391,12 @@ async fn event_loop(
 }
 
 fn begin_drain(recorder: &mut Recorder, grace: Duration, why: &str) -> Instant {
-    tracing::info!(signal = why, calls = recorder.active_dialogs(), grace_s = grace.as_secs(), "draining: new calls get 503; waiting for calls in progress");
+    tracing::info!(
+        signal = why,
+        calls = recorder.active_dialogs(),
+        grace_s = grace.as_secs(),
+        "draining: new calls get 503; waiting for calls in progress"
+    );
     recorder.set_draining(true);
     Instant::now() + grace
 }
@@ -326,8 +416,16 @@ async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) 
         Err(e) => {
             let limits = crate::sip::ParseLimits::default();
             match SipMessage::parse_unvalidated(&m.bytes, &limits) {
-                Ok(msg) if msg.is_request() && msg.method() != Some(&Method::Ack) && msg.header("Via").is_some() => {
-                    let reason: String = format!("Bad Request: {e}").chars().filter(|c| !c.is_control()).take(200).collect();
+                Ok(msg)
+                    if msg.is_request()
+                        && msg.method() != Some(&Method::Ack)
+                        && msg.header("Via").is_some() =>
+                {
+                    let reason: String = format!("Bad Request: {e}")
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(200)
+                        .collect();
                     let resp = SipMessage::response(&msg, 400, &reason);
                     sender.send(&m.peer, resp.to_bytes()).await;
                 }

@@ -100,7 +100,8 @@ struct Recording {
 /// Why a recording ended, written to `meta.json` as `extensions.ended_by`.
 fn set_ended_by(engine: &Engine, handle: &CallHandle, why: &'static str) {
     engine.update_call(handle, move |m| {
-        m.extensions.insert("ended_by".into(), serde_json::Value::String(why.into()));
+        m.extensions
+            .insert("ended_by".into(), serde_json::Value::String(why.into()));
     });
 }
 
@@ -131,7 +132,8 @@ pub const SUPPORTED: &str = "timer, siprec, 100rel";
 /// Methods we accept.
 pub const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, PRACK";
 /// Bodies we accept.
-pub const ACCEPT: &str = "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
+pub const ACCEPT: &str =
+    "application/sdp, multipart/mixed, application/rs-metadata+xml, application/rs-metadata";
 
 impl Recorder {
     pub fn new(
@@ -178,7 +180,13 @@ impl Recorder {
         self.draining
     }
 
-    fn respond(&self, req: &SipMessage, code: u16, reason: &str, local_tag: Option<&str>) -> SipMessage {
+    fn respond(
+        &self,
+        req: &SipMessage,
+        code: u16,
+        reason: &str,
+        local_tag: Option<&str>,
+    ) -> SipMessage {
         let mut r = SipMessage::response(req, code, reason);
         if let Some(tag) = local_tag {
             r.set_to_tag(tag);
@@ -196,7 +204,13 @@ impl Recorder {
 
     /// A request passed up by the transaction layer. Returns the final
     /// response to send (None for ACK).
-    pub fn on_request(&mut self, now: Instant, req: &SipMessage, peer: SocketAddr, conn: Option<u64>) -> Option<SipMessage> {
+    pub fn on_request(
+        &mut self,
+        now: Instant,
+        req: &SipMessage,
+        peer: SocketAddr,
+        conn: Option<u64>,
+    ) -> Option<SipMessage> {
         let method = req.method()?.clone();
         Some(match method {
             Method::Invite => self.on_invite(now, req, peer, conn),
@@ -235,11 +249,21 @@ impl Recorder {
     fn unsupported_requires(req: &SipMessage) -> Vec<String> {
         req.require()
             .into_iter()
-            .filter(|t| !["siprec", "timer", "100rel"].iter().any(|s| t.eq_ignore_ascii_case(s)))
+            .filter(|t| {
+                !["siprec", "timer", "100rel"]
+                    .iter()
+                    .any(|s| t.eq_ignore_ascii_case(s))
+            })
             .collect()
     }
 
-    fn on_invite(&mut self, now: Instant, req: &SipMessage, peer: SocketAddr, conn: Option<u64>) -> SipMessage {
+    fn on_invite(
+        &mut self,
+        now: Instant,
+        req: &SipMessage,
+        peer: SocketAddr,
+        conn: Option<u64>,
+    ) -> SipMessage {
         let unsupported = Self::unsupported_requires(req);
         if !unsupported.is_empty() {
             let mut r = self.respond(req, 420, "Bad Extension", None);
@@ -289,7 +313,9 @@ impl Recorder {
         };
         // Which recording: CUCM's two legs share one by x-refci.
         let (rec_key, near) = match &kind {
-            InviteKind::Cucm { leg, .. } => (format!("refci:{}", leg.refci), Some(leg.is_near_end())),
+            InviteKind::Cucm { leg, .. } => {
+                (format!("refci:{}", leg.refci), Some(leg.is_near_end()))
+            }
             _ => (format!("call:{call_id}"), None),
         };
         let new_recording = !self.recordings.contains_key(&rec_key);
@@ -300,7 +326,14 @@ impl Recorder {
                 Err(e) => return self.unavailable(req, &format!("Service Unavailable ({e})")),
             };
             tracing::info!(recording_id = %handle.recording_id, call_id = %call_id, source = kind_name(&kind), "recording started");
-            self.recordings.insert(rec_key.clone(), Recording { handle, legs: 0, metadata_versions: 0 });
+            self.recordings.insert(
+                rec_key.clone(),
+                Recording {
+                    handle,
+                    legs: 0,
+                    metadata_versions: 0,
+                },
+            );
             self.counters.calls_started += 1;
         }
         let local_tag = new_tag();
@@ -339,16 +372,32 @@ impl Recorder {
         }
         if let Some(rec) = self.recordings.get_mut(&rec_key) {
             rec.legs += 1;
-            if let InviteKind::Siprec { metadata: Some((raw, md)), .. } = &kind {
+            if let InviteKind::Siprec {
+                metadata: Some((raw, md)),
+                ..
+            } = &kind
+            {
                 rec.metadata_versions += 1;
-                self.engine.write_call_file(&rec.handle, &metadata_file_name(rec.metadata_versions), raw.clone());
+                self.engine.write_call_file(
+                    &rec.handle,
+                    &metadata_file_name(rec.metadata_versions),
+                    raw.clone(),
+                );
                 if rec.metadata_versions > 1 {
                     let parts = participants(md);
-                    self.engine.update_call(&rec.handle, move |m| m.participants = parts);
+                    self.engine
+                        .update_call(&rec.handle, move |m| m.participants = parts);
                 }
             }
         }
-        let answer = build_answer(&offer, &verdicts, &ports, self.config.media_addr, dialog.session_id, dialog.session_version);
+        let answer = build_answer(
+            &offer,
+            &verdicts,
+            &ports,
+            self.config.media_addr,
+            dialog.session_id,
+            dialog.session_version,
+        );
         let mut r = self.ok_with_answer(req, &local_tag, &answer);
         if let Some(i) = dialog.session_interval {
             r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
@@ -360,7 +409,10 @@ impl Recorder {
 
     fn ok_with_answer(&self, req: &SipMessage, local_tag: &str, answer: &Sdp) -> SipMessage {
         let mut r = self.respond(req, 200, "OK", Some(local_tag));
-        r.set_header("Contact", format!("<sip:mediafork@{}>;+sip.srs", self.config.contact));
+        r.set_header(
+            "Contact",
+            format!("<sip:mediafork@{}>;+sip.srs", self.config.contact),
+        );
         r.set_header("Allow", ALLOW);
         r.set_header("Supported", SUPPORTED);
         r.set_body("application/sdp", answer.to_string().into_bytes());
@@ -388,7 +440,11 @@ impl Recorder {
         let Some(se) = req.header("Session-Expires") else {
             return Ok(req.supports("timer").then_some(self.config.session_expires));
         };
-        let secs: u64 = se.split(';').next().and_then(|v| v.trim().parse().ok()).unwrap_or(0);
+        let secs: u64 = se
+            .split(';')
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
         if secs == 0 {
             return Ok(None);
         }
@@ -402,7 +458,13 @@ impl Recorder {
 
     /// Allocate, bind and open media for each recordable m-line not yet
     /// recorded; returns where each m-line is received.
-    fn apply_offer(&mut self, now: Instant, dialog: &mut Dialog, offer: &Sdp, verdicts: &[Verdict]) -> Vec<Option<Ports>> {
+    fn apply_offer(
+        &mut self,
+        now: Instant,
+        dialog: &mut Dialog,
+        offer: &Sdp,
+        verdicts: &[Verdict],
+    ) -> Vec<Option<Ports>> {
         let Some(rec) = self.recordings.get(&dialog.recording) else {
             return vec![None; offer.media.len()];
         };
@@ -416,23 +478,43 @@ impl Recorder {
                 (Verdict::Record { payload_types, .. }, Some(stream)) => {
                     // Re-INVITE: same ports; a new codec updates the track.
                     if stream.payload_types != *payload_types {
-                        let _ = self.engine.update_track(&handle, stream.track, payload_types.clone());
+                        let _ =
+                            self.engine
+                                .update_track(&handle, stream.track, payload_types.clone());
                         stream.payload_types = payload_types.clone();
                     }
                     out.push(Some(stream.ports));
                 }
-                (Verdict::Record { payload_types, rtcp_mux }, None) => {
+                (
+                    Verdict::Record {
+                        payload_types,
+                        rtcp_mux,
+                    },
+                    None,
+                ) => {
                     let Some(ports) = self.ports.allocate(now, *rtcp_mux) else {
                         out.push(None);
                         continue;
                     };
-                    let label = offer.media.get(i).and_then(|m| m.label()).map(str::to_string);
-                    let mut bindings = vec![Binding::Port(SocketAddr::new(self.config.media_addr, ports.rtp))];
+                    let label = offer
+                        .media
+                        .get(i)
+                        .and_then(|m| m.label())
+                        .map(str::to_string);
+                    let mut bindings = vec![Binding::Port(SocketAddr::new(
+                        self.config.media_addr,
+                        ports.rtp,
+                    ))];
                     if let Some(rtcp) = ports.rtcp {
                         bindings.push(Binding::Port(SocketAddr::new(self.config.media_addr, rtcp)));
                     }
                     let index = dialog.cucm_near_end.map(|near| if near { 0 } else { 1 });
-                    let setup = TrackSetup { index, label, payload_types: payload_types.clone(), bindings: bindings.clone() };
+                    let setup = TrackSetup {
+                        index,
+                        label,
+                        payload_types: payload_types.clone(),
+                        bindings: bindings.clone(),
+                    };
                     let track = match self.engine.add_track(&handle, setup) {
                         Ok(t) => t,
                         Err(e) => {
@@ -449,7 +531,11 @@ impl Recorder {
                             }
                         }
                     }
-                    dialog.streams[i] = Some(StreamState { track, ports, payload_types: payload_types.clone() });
+                    dialog.streams[i] = Some(StreamState {
+                        track,
+                        ports,
+                        payload_types: payload_types.clone(),
+                    });
                     out.push(Some(ports));
                 }
                 (Verdict::Refuse(_), Some(_)) => {
@@ -467,14 +553,22 @@ impl Recorder {
     }
 
     fn close_ports(&mut self, now: Instant, ports: Ports) {
-        self.receivers.close(SocketAddr::new(self.config.media_addr, ports.rtp));
+        self.receivers
+            .close(SocketAddr::new(self.config.media_addr, ports.rtp));
         if let Some(rtcp) = ports.rtcp {
-            self.receivers.close(SocketAddr::new(self.config.media_addr, rtcp));
+            self.receivers
+                .close(SocketAddr::new(self.config.media_addr, rtcp));
         }
         self.ports.release(now, ports);
     }
 
-    fn on_reinvite(&mut self, now: Instant, req: &SipMessage, call_id: &str, to_tag: &str) -> SipMessage {
+    fn on_reinvite(
+        &mut self,
+        now: Instant,
+        req: &SipMessage,
+        call_id: &str,
+        to_tag: &str,
+    ) -> SipMessage {
         let Some(mut dialog) = self.dialogs.remove(call_id) else {
             return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
         };
@@ -487,10 +581,20 @@ impl Recorder {
         response
     }
 
-    fn reinvite_in_dialog(&mut self, now: Instant, req: &SipMessage, dialog: &mut Dialog) -> SipMessage {
+    fn reinvite_in_dialog(
+        &mut self,
+        now: Instant,
+        req: &SipMessage,
+        dialog: &mut Dialog,
+    ) -> SipMessage {
         let cseq = req.cseq().map(|(n, _)| n).unwrap_or(0);
         if cseq <= dialog.remote_cseq {
-            return self.respond(req, 500, "Server Internal Error (CSeq out of order)", Some(&dialog.local_tag.clone()));
+            return self.respond(
+                req,
+                500,
+                "Server Internal Error (CSeq out of order)",
+                Some(&dialog.local_tag.clone()),
+            );
         }
         dialog.remote_cseq = cseq;
         dialog.refreshed_at = now;
@@ -499,18 +603,34 @@ impl Recorder {
             Err(ClassifyError::NoSdp) => {
                 // A session refresh without an offer: answer with the last SDP
                 // is what a full UA would do; we re-answer our current state.
-                return self.respond(req, 488, "Not Acceptable Here: re-INVITE without SDP", Some(&dialog.local_tag.clone()));
+                return self.respond(
+                    req,
+                    488,
+                    "Not Acceptable Here: re-INVITE without SDP",
+                    Some(&dialog.local_tag.clone()),
+                );
             }
             Err(e) => return self.classify_error(req, &e),
         };
         let offer = kind.sdp().clone();
         let verdicts = assess(&offer);
         let ports = self.apply_offer(now, dialog, &offer, &verdicts);
-        if let InviteKind::Siprec { metadata: Some((raw, md)), .. } = &kind {
+        if let InviteKind::Siprec {
+            metadata: Some((raw, md)),
+            ..
+        } = &kind
+        {
             self.store_metadata(&dialog.recording, raw.clone(), participants(md));
         }
         dialog.session_version += 1;
-        let answer = build_answer(&offer, &verdicts, &ports, self.config.media_addr, dialog.session_id, dialog.session_version);
+        let answer = build_answer(
+            &offer,
+            &verdicts,
+            &ports,
+            self.config.media_addr,
+            dialog.session_id,
+            dialog.session_version,
+        );
         let mut r = self.ok_with_answer(req, &dialog.local_tag.clone(), &answer);
         if let Some(i) = dialog.session_interval {
             r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
@@ -519,11 +639,21 @@ impl Recorder {
         r
     }
 
-    fn store_metadata(&mut self, rec_key: &str, raw: Vec<u8>, parts: Vec<mediafork_dataplane::recording::meta::ParticipantMeta>) {
+    fn store_metadata(
+        &mut self,
+        rec_key: &str,
+        raw: Vec<u8>,
+        parts: Vec<mediafork_dataplane::recording::meta::ParticipantMeta>,
+    ) {
         if let Some(rec) = self.recordings.get_mut(rec_key) {
             rec.metadata_versions += 1;
-            self.engine.write_call_file(&rec.handle, &metadata_file_name(rec.metadata_versions), raw);
-            self.engine.update_call(&rec.handle, move |m| m.participants = parts);
+            self.engine.write_call_file(
+                &rec.handle,
+                &metadata_file_name(rec.metadata_versions),
+                raw,
+            );
+            self.engine
+                .update_call(&rec.handle, move |m| m.participants = parts);
         }
     }
 
@@ -531,7 +661,11 @@ impl Recorder {
         let Some((call_id, tag)) = dialog_ids(req) else {
             return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
         };
-        let Some(dialog) = self.dialogs.get_mut(&call_id).filter(|d| d.local_tag == tag) else {
+        let Some(dialog) = self
+            .dialogs
+            .get_mut(&call_id)
+            .filter(|d| d.local_tag == tag)
+        else {
             return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
         };
         dialog.refreshed_at = now;
@@ -552,7 +686,9 @@ impl Recorder {
     }
 
     fn in_dialog_ok(&mut self, now: Instant, req: &SipMessage) -> SipMessage {
-        match dialog_ids(req).and_then(|(c, t)| self.dialogs.get_mut(&c).filter(|d| d.local_tag == t)) {
+        match dialog_ids(req)
+            .and_then(|(c, t)| self.dialogs.get_mut(&c).filter(|d| d.local_tag == t))
+        {
             Some(d) => {
                 d.refreshed_at = now;
                 let tag = d.local_tag.clone();
@@ -566,7 +702,11 @@ impl Recorder {
         let Some((call_id, tag)) = dialog_ids(req) else {
             return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
         };
-        if !self.dialogs.get(&call_id).is_some_and(|d| d.local_tag == tag) {
+        if !self
+            .dialogs
+            .get(&call_id)
+            .is_some_and(|d| d.local_tag == tag)
+        {
             return self.respond(req, 481, "Call/Transaction Does Not Exist", None);
         }
         self.end_dialog(now, &call_id, "bye");
@@ -579,11 +719,15 @@ impl Recorder {
     }
 
     fn end_dialog(&mut self, now: Instant, call_id: &str, why: &'static str) {
-        let Some(dialog) = self.dialogs.remove(call_id) else { return };
+        let Some(dialog) = self.dialogs.remove(call_id) else {
+            return;
+        };
         for stream in dialog.streams.into_iter().flatten() {
             self.close_ports(now, stream.ports);
         }
-        let Some(rec) = self.recordings.get_mut(&dialog.recording) else { return };
+        let Some(rec) = self.recordings.get_mut(&dialog.recording) else {
+            return;
+        };
         rec.legs = rec.legs.saturating_sub(1);
         if rec.legs == 0 {
             if let Some(rec) = self.recordings.remove(&dialog.recording) {
@@ -603,14 +747,22 @@ impl Recorder {
     /// End dialogs whose session timer expired (the SBC died without BYE):
     /// close the recording cleanly and send the SRC a BYE (RFC 4028 §10).
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Outbound> {
-        let expired: Vec<String> =
-            self.dialogs.iter().filter(|(_, d)| expiry(d).is_some_and(|t| t <= now)).map(|(k, _)| k.clone()).collect();
+        let expired: Vec<String> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| expiry(d).is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
         let mut out = Vec::new();
         for call_id in expired {
             if let Some(d) = self.dialogs.get_mut(&call_id) {
                 d.local_cseq += 1;
                 if let Some(request) = bye_for(&call_id, d, &self.config) {
-                    out.push(Outbound { to: d.peer, request, reliable_conn: d.conn });
+                    out.push(Outbound {
+                        to: d.peer,
+                        request,
+                        reliable_conn: d.conn,
+                    });
                 }
             }
             self.counters.session_expired += 1;
@@ -658,7 +810,10 @@ fn new_tag() -> String {
 
 /// Reason phrases go into a status line: one line, printable.
 fn sanitize_reason(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect()
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(200)
+        .collect()
 }
 
 fn bye_for(call_id: &str, d: &Dialog, cfg: &RecorderConfig) -> Option<SipMessage> {

@@ -40,11 +40,19 @@ impl Prefix {
         };
         match (self.addr, ip) {
             (IpAddr::V4(a), IpAddr::V4(b)) => {
-                let mask = if self.len == 0 { 0 } else { u32::MAX << (32 - self.len.min(32) as u32) };
+                let mask = if self.len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.len.min(32) as u32)
+                };
                 u32::from(a) & mask == u32::from(b) & mask
             }
             (IpAddr::V6(a), IpAddr::V6(b)) => {
-                let mask = if self.len == 0 { 0 } else { u128::MAX << (128 - self.len.min(128) as u32) };
+                let mask = if self.len == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.len.min(128) as u32)
+                };
                 u128::from(a) & mask == u128::from(b) & mask
             }
             _ => false,
@@ -76,7 +84,12 @@ impl Sender {
     /// socket it reached us on (or the first of its family) otherwise.
     pub async fn send(&self, peer: &Peer, bytes: Vec<u8>) {
         if let Some(conn) = peer.conn {
-            let tx = self.conns.lock().unwrap_or_else(|p| p.into_inner()).get(&conn).cloned();
+            let tx = self
+                .conns
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&conn)
+                .cloned();
             match tx {
                 Some(tx) => {
                     let _ = tx.send(bytes);
@@ -114,16 +127,21 @@ pub struct TlsSettings {
 /// Load a certificate chain and key (PEM) into a TLS acceptor.
 pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
     let certs = {
-        let f = std::fs::File::open(cert).map_err(|e| format!("sip.tls.cert {}: {e}", cert.display()))?;
+        let f = std::fs::File::open(cert)
+            .map_err(|e| format!("sip.tls.cert {}: {e}", cert.display()))?;
         rustls_pemfile::certs(&mut std::io::BufReader::new(f))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("sip.tls.cert {}: {e}", cert.display()))?
     };
     if certs.is_empty() {
-        return Err(format!("sip.tls.cert {}: no certificate in the file", cert.display()));
+        return Err(format!(
+            "sip.tls.cert {}: no certificate in the file",
+            cert.display()
+        ));
     }
     let key = {
-        let f = std::fs::File::open(key).map_err(|e| format!("sip.tls.key {}: {e}", key.display()))?;
+        let f =
+            std::fs::File::open(key).map_err(|e| format!("sip.tls.key {}: {e}", key.display()))?;
         rustls_pemfile::private_key(&mut std::io::BufReader::new(f))
             .map_err(|e| format!("sip.tls.key {}: {e}", key.display()))?
             .ok_or_else(|| format!("sip.tls.key {}: no private key in the file", key.display()))?
@@ -153,30 +171,50 @@ pub async fn listen(
     let mut udp = Vec::new();
     let mut local = Vec::new();
     for addr in listen {
-        let sock = UdpSocket::bind(addr)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind SIP UDP {addr}: {e}")))?;
+        let sock = UdpSocket::bind(addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot bind SIP UDP {addr}: {e}"))
+        })?;
         let bound = sock.local_addr()?;
         let sock = Arc::new(sock);
         udp.push((bound, sock.clone()));
         local.push((Transport::Udp, bound));
         tokio::spawn(udp_loop(sock, acl.clone(), inbound.clone()));
         if tcp {
-            let l = TcpListener::bind(bound)
-                .await
-                .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind SIP TCP {bound}: {e}")))?;
+            let l = TcpListener::bind(bound).await.map_err(|e| {
+                std::io::Error::new(e.kind(), format!("cannot bind SIP TCP {bound}: {e}"))
+            })?;
             local.push((Transport::Tcp, l.local_addr()?));
-            tokio::spawn(accept_loop(l, None, acl.clone(), inbound.clone(), conns.clone(), next_conn.clone()));
+            tokio::spawn(accept_loop(
+                l,
+                None,
+                acl.clone(),
+                inbound.clone(),
+                conns.clone(),
+                next_conn.clone(),
+            ));
         }
     }
     if let Some(t) = tls {
-        let l = TcpListener::bind(t.listen)
-            .await
-            .map_err(|e| std::io::Error::new(e.kind(), format!("cannot bind SIP TLS {}: {e}", t.listen)))?;
+        let l = TcpListener::bind(t.listen).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot bind SIP TLS {}: {e}", t.listen))
+        })?;
         local.push((Transport::Tls, l.local_addr()?));
-        tokio::spawn(accept_loop(l, Some(t.acceptor), acl.clone(), inbound.clone(), conns.clone(), next_conn.clone()));
+        tokio::spawn(accept_loop(
+            l,
+            Some(t.acceptor),
+            acl.clone(),
+            inbound.clone(),
+            conns.clone(),
+            next_conn.clone(),
+        ));
     }
-    Ok(Listeners { sender: Sender { udp: Arc::new(udp), conns }, local })
+    Ok(Listeners {
+        sender: Sender {
+            udp: Arc::new(udp),
+            conns,
+        },
+        local,
+    })
 }
 
 async fn udp_loop(sock: Arc<UdpSocket>, acl: Arc<Acl>, inbound: mpsc::Sender<Inbound>) {
@@ -195,8 +233,19 @@ async fn udp_loop(sock: Arc<UdpSocket>, acl: Arc<Acl>, inbound: mpsc::Sender<Inb
             tracing::debug!(peer = %from, "SIP from a source outside the ACL dropped");
             continue;
         }
-        let peer = Peer { addr: from, transport: Transport::Udp, conn: None };
-        if inbound.send(Inbound { bytes: buf[..n].to_vec(), peer }).await.is_err() {
+        let peer = Peer {
+            addr: from,
+            transport: Transport::Udp,
+            conn: None,
+        };
+        if inbound
+            .send(Inbound {
+                bytes: buf[..n].to_vec(),
+                peer,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -211,7 +260,9 @@ async fn accept_loop(
     next_conn: Arc<AtomicU64>,
 ) {
     loop {
-        let Ok((stream, from)) = listener.accept().await else { continue };
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
         if !acl.permits(from.ip()) {
             tracing::debug!(peer = %from, "SIP connection from a source outside the ACL refused");
             continue;
@@ -219,7 +270,10 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let id = next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
-        conns.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+        conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
         let inbound = inbound.clone();
         let conns = conns.clone();
         let tls = tls.clone();
@@ -269,7 +323,11 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
                         continue; // keep-alive
                     }
-                    let peer = Peer { addr: from, transport, conn: Some(conn) };
+                    let peer = Peer {
+                        addr: from,
+                        transport,
+                        conn: Some(conn),
+                    };
                     if inbound.send(Inbound { bytes: msg, peer }).await.is_err() {
                         break 'read;
                     }
@@ -298,14 +356,23 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let p = Prefix { addr: "192.0.2.0".parse().unwrap(), len: 24 };
+        let p = Prefix {
+            addr: "192.0.2.0".parse().unwrap(),
+            len: 24,
+        };
         assert!(p.contains("192.0.2.77".parse().unwrap()));
         assert!(!p.contains("192.0.3.1".parse().unwrap()));
         assert!(p.contains("::ffff:192.0.2.9".parse().unwrap()));
-        let v6 = Prefix { addr: "2001:db8::".parse().unwrap(), len: 32 };
+        let v6 = Prefix {
+            addr: "2001:db8::".parse().unwrap(),
+            len: 32,
+        };
         assert!(v6.contains("2001:db8:1::5".parse().unwrap()));
         assert!(!v6.contains("2001:db9::5".parse().unwrap()));
-        let all = Prefix { addr: "0.0.0.0".parse().unwrap(), len: 0 };
+        let all = Prefix {
+            addr: "0.0.0.0".parse().unwrap(),
+            len: 0,
+        };
         assert!(all.contains("203.0.113.1".parse().unwrap()));
         assert!(Acl::default().permits("198.51.100.1".parse().unwrap()));
     }
