@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mediafork_control::config::{Backend, Config, Overrides};
 use mediafork_control::replay;
+use mediafork_control::server::driver::Reload;
 use mediafork_dataplane::config::{DataplaneConfig, PortRange};
 
 /// Exit code when a replay finished but the capture file was damaged.
@@ -140,16 +141,38 @@ struct ReplayArgs {
     json: bool,
 }
 
-fn init_logging(format: LogFormat, default_level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MEDIAFORK_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+/// Set up logging; returns a function that changes the level later
+/// (SIGHUP). `MEDIAFORK_LOG` wins over the configured level.
+fn init_logging(
+    format: LogFormat,
+    default_level: &str,
+) -> Box<dyn Fn(&str) -> Result<(), String> + Send> {
+    use tracing_subscriber::prelude::*;
+    let from_env = std::env::var("MEDIAFORK_LOG").ok();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(from_env.as_deref().unwrap_or(default_level))
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
     match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
     }
+    Box::new(move |level: &str| {
+        if from_env.is_some() {
+            return Ok(());
+        }
+        let f = tracing_subscriber::EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        handle.reload(f).map_err(|e| e.to_string())
+    })
 }
 
 fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -191,9 +214,9 @@ fn run_server(a: RunArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|c| c.log.level.clone())
         .unwrap_or_else(|_| "info".into());
-    init_logging(format, &level);
+    let set_log_level = init_logging(format, &level);
     let mut config = loaded?;
-    config.apply(Overrides {
+    let overrides = Overrides {
         sip_listen: a.sip_listen,
         media_addr: a.media_addr,
         rtp_ports: a.rtp_ports,
@@ -205,7 +228,13 @@ fn run_server(a: RunArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
             BackendArg::Dpdk => Backend::Dpdk,
         }),
         workers: a.workers,
-    })?;
+    };
+    config.apply(overrides.clone())?;
+    let reload = Reload {
+        path: a.config.clone(),
+        overrides,
+        set_log_level,
+    };
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
@@ -220,7 +249,7 @@ fn run_server(a: RunArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(mediafork_control::server::driver::run(config))?;
+    runtime.block_on(mediafork_control::server::driver::run(config, reload))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -239,7 +268,7 @@ fn main() -> ExitCode {
     // `run` sets up logging from its configuration (after loading it);
     // one-shot commands log only what goes wrong.
     if !matches!(cli.command, Command::Run(_)) {
-        init_logging(cli.log_format, "warn");
+        let _ = init_logging(cli.log_format, "warn");
     }
     let result = match cli.command {
         Command::Replay(a) => run_replay(a),

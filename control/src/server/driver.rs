@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mediafork_dataplane::backend::{SocketBackend, SocketConfig};
@@ -146,8 +146,32 @@ pub fn resolve_media_addr(config: &Config) -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
+/// What SIGHUP needs to reload the configuration.
+pub struct Reload {
+    /// The file to read again (none: embedded defaults, nothing to reload).
+    pub path: Option<std::path::PathBuf>,
+    /// Command-line values, applied again over the file.
+    pub overrides: crate::config::Overrides,
+    /// Changes the log filter (`log.level`).
+    pub set_log_level: Box<dyn Fn(&str) -> Result<(), String> + Send>,
+}
+
+fn acl_of(config: &Config) -> Acl {
+    Acl {
+        allow: config
+            .sip
+            .allowed_sources
+            .iter()
+            .map(|n| Prefix {
+                addr: n.addr(),
+                len: n.prefix_len(),
+            })
+            .collect(),
+    }
+}
+
 /// Run the recording server until SIGTERM/SIGINT and a clean drain.
-pub async fn run(config: Config) -> Result<(), ServerError> {
+pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     if config.media.backend == Backend::Dpdk {
         return Err(ServerError(
             "--backend dpdk: this mediafork was built without DPDK support; rebuild with \
@@ -207,6 +231,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     let recorder_cfg = RecorderConfig {
         media_addr: media_ip,
         max_calls: config.limits.max_calls,
+        pcap: config.recordings.pcap,
         user_agent: config.sip.user_agent.clone(),
         min_se: config.sip.min_se,
         session_expires: config.sip.session_expires_default,
@@ -219,17 +244,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         Box::new(sockets),
     );
 
-    let acl = Acl {
-        allow: config
-            .sip
-            .allowed_sources
-            .iter()
-            .map(|n| Prefix {
-                addr: n.addr(),
-                len: n.prefix_len(),
-            })
-            .collect(),
-    };
+    let acl: transport::SharedAcl = Arc::new(std::sync::RwLock::new(acl_of(&config)));
     let tls = match (&config.sip.tls.cert, &config.sip.tls.key) {
         (Some(c), Some(k)) => Some(TlsSettings {
             listen: config.sip.tls.listen,
@@ -239,7 +254,7 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
     };
     let tcp = config.sip.transports.contains(&CfgTransport::Tcp);
     let (tx, rx) = mpsc::channel::<Inbound>(4096);
-    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl, tx)
+    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl.clone(), tx)
         .await
         .map_err(err)?;
     for (t, a) in &listeners.local {
@@ -259,16 +274,21 @@ pub async fn run(config: Config) -> Result<(), ServerError> {
         config.media.rtp_ports
     );
 
-    let state = Arc::new(Mutex::new(()));
+    let grace = config.shutdown.grace_period;
+    let reloader = Reloader {
+        reload,
+        current: config,
+        acl,
+    };
     let result = event_loop(
         engine.clone(),
         recorder,
         listeners.sender,
         rx,
-        config.shutdown.grace_period,
+        grace,
+        reloader,
     )
     .await;
-    drop(state);
     // Workers and writers finish: every file is closed and every meta.json
     // written before the process exits.
     let engine = Arc::try_unwrap(engine)
@@ -291,6 +311,7 @@ async fn event_loop(
     sender: Sender,
     mut rx: mpsc::Receiver<Inbound>,
     grace: Duration,
+    mut reloader: Reloader,
 ) -> Result<(), ServerError> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate()).map_err(err)?;
@@ -319,7 +340,7 @@ async fn event_loop(
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             _ = sigterm.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGTERM")),
             _ = sigint.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGINT")),
-            _ = sighup.recv() => tracing::info!("SIGHUP: nothing to reload in this version; configuration changes need a restart"),
+            _ = sighup.recv() => reloader.reload(&mut recorder),
         }
         let now = Instant::now();
         txns.handle_timeout(now);
@@ -388,6 +409,51 @@ async fn event_loop(
         }
     }
     Ok(())
+}
+
+struct Reloader {
+    reload: Reload,
+    current: Config,
+    acl: transport::SharedAcl,
+}
+
+impl Reloader {
+    /// SIGHUP: read the file again, apply what can change at run time, and
+    /// name what needs a restart. A bad file changes nothing.
+    fn reload(&mut self, recorder: &mut Recorder) {
+        let Some(path) = &self.reload.path else {
+            tracing::info!("SIGHUP: running on embedded defaults (no --config); nothing to reload");
+            return;
+        };
+        let mut new = match Config::load(path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("SIGHUP: {e}; keeping the running configuration");
+                return;
+            }
+        };
+        if let Err(e) = new.apply(self.reload.overrides.clone()) {
+            tracing::error!("SIGHUP: {e}; keeping the running configuration");
+            return;
+        }
+        match self.current.changes_needing_restart(&new) {
+            Ok(keys) if !keys.is_empty() => {
+                tracing::warn!(keys = %keys.join(", "), "SIGHUP: these changes need a restart and were not applied")
+            }
+            _ => {}
+        }
+        *self.acl.write().unwrap_or_else(|p| p.into_inner()) = acl_of(&new);
+        recorder.reload(new.limits.max_calls, new.recordings.pcap);
+        if let Err(e) = (self.reload.set_log_level)(&new.log.level) {
+            tracing::error!("SIGHUP: log.level {:?}: {e}", new.log.level);
+        }
+        // Keys that need a restart keep their running values.
+        self.current.sip.allowed_sources = new.sip.allowed_sources;
+        self.current.limits = new.limits;
+        self.current.recordings.pcap = new.recordings.pcap;
+        self.current.log.level = new.log.level;
+        tracing::info!(file = %path.display(), "SIGHUP: configuration reloaded (allowed sources, limits, pcap, log level)");
+    }
 }
 
 fn begin_drain(recorder: &mut Recorder, grace: Duration, why: &str) -> Instant {

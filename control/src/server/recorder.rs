@@ -42,6 +42,8 @@ pub trait MediaReceivers: Send {
 pub struct RecorderConfig {
     pub media_addr: IpAddr,
     pub max_calls: usize,
+    /// Write `call.pcap` for new calls.
+    pub pcap: bool,
     pub user_agent: String,
     /// Session interval we accept at least (RFC 4028 Min-SE).
     pub min_se: Duration,
@@ -178,6 +180,13 @@ impl Recorder {
 
     pub fn is_draining(&self) -> bool {
         self.draining
+    }
+
+    /// Apply reloaded limits (SIGHUP): new calls see them, calls in
+    /// progress are untouched.
+    pub fn reload(&mut self, max_calls: usize, pcap: bool) {
+        self.config.max_calls = max_calls;
+        self.config.pcap = pcap;
     }
 
     fn respond(
@@ -320,7 +329,8 @@ impl Recorder {
         };
         let new_recording = !self.recordings.contains_key(&rec_key);
         if new_recording {
-            let setup = call_setup(req, &kind, now_ns());
+            let mut setup = call_setup(req, &kind, now_ns());
+            setup.pcap = Some(self.config.pcap);
             let handle = match self.engine.open_call(setup) {
                 Ok(h) => h,
                 Err(e) => return self.unavailable(req, &format!("Service Unavailable ({e})")),

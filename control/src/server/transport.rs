@@ -60,6 +60,13 @@ impl Prefix {
     }
 }
 
+/// The ACL as the listeners read it; SIGHUP swaps its contents.
+pub type SharedAcl = Arc<std::sync::RwLock<Acl>>;
+
+fn permits(acl: &SharedAcl, ip: IpAddr) -> bool {
+    acl.read().unwrap_or_else(|p| p.into_inner()).permits(ip)
+}
+
 /// Who may send us SIP. Empty = anyone.
 #[derive(Clone, Debug, Default)]
 pub struct Acl {
@@ -162,10 +169,9 @@ pub async fn listen(
     listen: &[SocketAddr],
     tcp: bool,
     tls: Option<TlsSettings>,
-    acl: Acl,
+    acl: SharedAcl,
     inbound: mpsc::Sender<Inbound>,
 ) -> std::io::Result<Listeners> {
-    let acl = Arc::new(acl);
     let conns: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>> = Arc::default();
     let next_conn = Arc::new(AtomicU64::new(1));
     let mut udp = Vec::new();
@@ -217,7 +223,7 @@ pub async fn listen(
     })
 }
 
-async fn udp_loop(sock: Arc<UdpSocket>, acl: Arc<Acl>, inbound: mpsc::Sender<Inbound>) {
+async fn udp_loop(sock: Arc<UdpSocket>, acl: SharedAcl, inbound: mpsc::Sender<Inbound>) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
@@ -229,7 +235,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, acl: Arc<Acl>, inbound: mpsc::Sender<Inb
                 continue;
             }
         };
-        if !acl.permits(from.ip()) {
+        if !permits(&acl, from.ip()) {
             tracing::debug!(peer = %from, "SIP from a source outside the ACL dropped");
             continue;
         }
@@ -254,7 +260,7 @@ async fn udp_loop(sock: Arc<UdpSocket>, acl: Arc<Acl>, inbound: mpsc::Sender<Inb
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    acl: Arc<Acl>,
+    acl: SharedAcl,
     inbound: mpsc::Sender<Inbound>,
     conns: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>>,
     next_conn: Arc<AtomicU64>,
@@ -263,7 +269,7 @@ async fn accept_loop(
         let Ok((stream, from)) = listener.accept().await else {
             continue;
         };
-        if !acl.permits(from.ip()) {
+        if !permits(&acl, from.ip()) {
             tracing::debug!(peer = %from, "SIP connection from a source outside the ACL refused");
             continue;
         }

@@ -1,0 +1,224 @@
+//! `mediafork run` as an operator runs it: configuration reload on SIGHUP,
+//! SIP over TLS, configuration errors at start. Loopback only.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mediafork_e2e::{mediafork, mediafork_bin, tool};
+
+struct Server {
+    child: Child,
+}
+
+impl Server {
+    /// Start `mediafork run ARGS` and wait for its ready line.
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(mediafork_bin())
+            .arg("run")
+            .args(args)
+            .env("MEDIAFORK_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mediafork run");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("mediafork: ready") {
+                    let _ = tx.send(());
+                }
+            }
+        });
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("mediafork run did not become ready");
+        Server { child }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(ok.success());
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    fn stop(mut self) -> Option<i32> {
+        self.signal("-TERM");
+        for _ in 0..200 {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("mediafork did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn options(branch: &str, from_port: u16, to: &str) -> String {
+    format!(
+        "OPTIONS sip:srs@{to} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{from_port};branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p{branch}\r\nTo: <sip:srs@{to}>\r\n\
+         Call-ID: {branch}@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Send OPTIONS over UDP; the status line of the answer, if one came.
+fn udp_options(to: &str, branch: &str) -> Option<String> {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let port = s.local_addr().unwrap().port();
+    s.send_to(options(branch, port, to).as_bytes(), to).unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.recv(&mut buf).ok()?;
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .map(str::to_string)
+}
+
+fn write_config(path: &Path, sip: &str, rec: &Path, allowed: &str, extra: &str) {
+    let text = format!(
+        "[sip]\nlisten = [\"{sip}\"]\nallowed_sources = [{allowed}]\n{extra}\n\
+         [media]\naddress = \"127.0.0.1\"\nrtp_ports = \"42000-42099\"\n\n\
+         [recordings]\ndir = \"{}\"\n",
+        rec.display()
+    );
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn sighup_reloads_the_source_acl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("mediafork.toml");
+    let sip = "127.0.0.1:16071";
+    write_config(&cfg, sip, &tmp.path().join("rec"), "\"127.0.0.0/8\"", "");
+    let server = Server::start(&["--config", cfg.to_str().unwrap()]);
+    assert_eq!(udp_options(sip, "a1").as_deref(), Some("SIP/2.0 200 OK"));
+    // Only a documentation prefix allowed now: loopback is shut out.
+    write_config(&cfg, sip, &tmp.path().join("rec"), "\"192.0.2.0/24\"", "");
+    server.signal("-HUP");
+    let mut refused = false;
+    for i in 0..20 {
+        if udp_options(sip, &format!("b{i}")).is_none() {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "after SIGHUP, SIP from 127.0.0.1 must be dropped");
+    // A broken file is refused and the running configuration stays.
+    std::fs::write(&cfg, "[sip]\nlisten = 5\n").unwrap();
+    server.signal("-HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(udp_options(sip, "c1"), None);
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn sip_over_tls_answers_options() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (cert, key) = (tmp.path().join("cert.pem"), tmp.path().join("key.pem"));
+    let o = tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cfg = tmp.path().join("mediafork.toml");
+    let tls = format!(
+        "[sip.tls]\nlisten = \"127.0.0.1:16073\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    write_config(&cfg, "127.0.0.1:16072", &tmp.path().join("rec"), "", &tls);
+    let server = Server::start(&["--config", cfg.to_str().unwrap()]);
+    let mut client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-connect",
+            "127.0.0.1:16073",
+            "-servername",
+            "localhost",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    let req = options("tls1", 5061, "127.0.0.1:16073").replace("SIP/2.0/UDP", "SIP/2.0/TLS");
+    let mut stdin = client.stdin.take().unwrap();
+    stdin.write_all(req.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let mut lines = BufReader::new(client.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    drop(stdin);
+    let _ = client.kill();
+    let _ = client.wait();
+    assert_eq!(first.trim_end(), "SIP/2.0 200 OK");
+    assert_eq!(server.stop(), Some(0));
+}
+
+#[test]
+fn bad_configuration_is_refused_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.toml");
+    std::fs::write(&cfg, "[media]\nrtp_ports = \"43500-39500\"\n").unwrap();
+    let o = mediafork(&["run", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("media.rtp_ports"), "{err}");
+    let o = mediafork(&["config", "check", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    std::fs::write(&cfg, "[sip]\nlisten = [\"127.0.0.1:5060\"]\n").unwrap();
+    let o = mediafork(&["config", "check", cfg.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("valid"));
+}
+
+#[test]
+fn dpdk_backend_without_dpdk_support_says_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rec = tmp.path().join("rec");
+    let o = mediafork(&[
+        "run",
+        "--backend",
+        "dpdk",
+        "--sip-listen",
+        "127.0.0.1:16074",
+        "--recordings",
+        rec.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--features dpdk") || err.contains("dpdk"),
+        "{err}"
+    );
+}
