@@ -222,3 +222,118 @@ fn dpdk_backend_without_dpdk_support_says_what_is_missing() {
         "{err}"
     );
 }
+
+/// A SIPREC call over UDP from the test itself: returns the media ports the
+/// recorder answered.
+fn place_call(sip: &str, sock: &UdpSocket, call_id: &str) -> Vec<u16> {
+    use mediafork_testkit::sip::{self as tsip, CallSpec, Vendor};
+    let local = sock.local_addr().unwrap();
+    let call = CallSpec::two_streams(call_id, local, sip.parse().unwrap(), Vendor::Generic);
+    sock.send_to(tsip::siprec_invite(&call).as_bytes(), sip)
+        .unwrap();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = sock.recv(&mut buf).expect("answer to INVITE");
+        let text = String::from_utf8_lossy(&buf[..n]).to_string();
+        if text.starts_with("SIP/2.0 1") {
+            continue;
+        }
+        assert!(text.starts_with("SIP/2.0 200"), "{text}");
+        return text
+            .lines()
+            .filter_map(|l| l.strip_prefix("m=audio "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+    }
+}
+
+fn meta_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().is_some_and(|n| n == "meta.json") {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn kill_9_mid_call_leaves_playable_wavs_and_restart_closes_the_recording() {
+    use mediafork_testkit::payload::pattern;
+    use mediafork_testkit::rtp::RtpPacket;
+    let tmp = tempfile::tempdir().unwrap();
+    let rec = tmp.path().join("rec");
+    let sip = "127.0.0.1:16075";
+    let args = [
+        "--sip-listen",
+        sip,
+        "--media-addr",
+        "127.0.0.1",
+        "--rtp-ports",
+        "42100-42199",
+        "--recordings",
+        rec.to_str().unwrap(),
+    ];
+    let mut server = Server::start(&args);
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let ports = place_call(sip, &sock, "crash-1@127.0.0.1");
+    assert_eq!(ports.len(), 2);
+    let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // 3 s of audio on the first stream, then wait past a flush.
+    for i in 0..150u32 {
+        let p = RtpPacket::new(0, i as u16, i * 160, 0xC0FFEE, pattern(i, 160)).to_bytes();
+        rtp.send_to(&p, ("127.0.0.1", ports[0])).unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let metas = meta_files(&rec);
+    assert_eq!(metas.len(), 1);
+    let dir = metas[0].parent().unwrap().to_path_buf();
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metas[0]).unwrap()).unwrap();
+    assert!(
+        before.get("ended_at").is_none(),
+        "the crash left the recording open"
+    );
+    // The WAV on disk is valid and holds the flushed audio.
+    let wav = dir.join("track-0.wav");
+    let info = tool("sox", &["--i", "-s", wav.to_str().unwrap()]);
+    assert!(
+        info.status.success(),
+        "sox cannot read the WAV after kill -9: {}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let samples: u64 = String::from_utf8_lossy(&info.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        samples >= 140 * 160,
+        "flushed audio missing: {samples} samples"
+    );
+    // Restart: the recording is repaired and closed, marked incomplete; the
+    // server takes calls at once.
+    let server = Server::start(&args);
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&metas[0]).unwrap()).unwrap();
+    assert!(after["ended_at"].is_string(), "{after:#}");
+    assert_eq!(after["complete"], false);
+    assert!(
+        after["errors"].to_string().contains("not closed"),
+        "{after:#}"
+    );
+    assert_eq!(
+        udp_options(sip, "after-crash").as_deref(),
+        Some("SIP/2.0 200 OK")
+    );
+    assert_eq!(server.stop(), Some(0));
+}
