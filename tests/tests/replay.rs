@@ -33,6 +33,14 @@ fn blocks(dir: &Path, t: &Value, law: Law) -> Vec<Block> {
     wav.pattern_blocks(160, law).unwrap()
 }
 
+/// Write `cap` (sorted by time) as a pcap under `dir` and replay it into
+/// `dir/rec`; the summary.
+fn replay_capture(dir: &Path, cap: &Capture, extra: &[&str]) -> Value {
+    let pcap = dir.join("in.pcap");
+    cap.sorted().write_pcap(&pcap).unwrap();
+    replay(&pcap, &dir.join("rec"), extra)
+}
+
 /// The SIP of one SIPREC call (INVITE, 200, ACK at `t0`; BYE at `t_end`)
 /// plus its two RTP streams of `packets` packets each.
 fn siprec_call(
@@ -168,9 +176,7 @@ fn loss_duplicates_and_reordering_are_counted_and_placed() {
         100,
         [imp, Impairments::default()],
     );
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     let (dir, meta) = &metas(&summary)[0];
     let t = track(meta, "1");
     assert_eq!(t["packets"], 97);
@@ -217,9 +223,7 @@ fn reordering_beyond_the_window_is_late_and_silent() {
         100,
         [imp, Impairments::default()],
     );
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     let (dir, meta) = &metas(&summary)[0];
     let t = track(meta, "1");
     assert_eq!(t["packets"], 100);
@@ -269,9 +273,7 @@ fn sequence_wraparound_and_alaw_dynamic_payload_type() {
             ..Default::default()
         },
     ));
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     let (dir, meta) = &metas(&summary)[0];
     assert_eq!(meta["source"], "siprec");
     let t = track(meta, &call.streams[0].label);
@@ -308,9 +310,7 @@ fn ssrc_change_and_timestamp_jump_start_segments_without_inventing_silence() {
         ..Default::default()
     };
     cap.add_frames(generate(&s, imp));
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     // No signalling: one recording for the destination, one track per SSRC.
     let ms = metas(&summary);
     assert_eq!(ms.len(), 1, "{summary:#}");
@@ -360,9 +360,7 @@ fn ssrc_change_on_a_signalled_track_is_a_new_segment() {
         120,
         [imp, Impairments::default()],
     );
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     let (dir, meta) = &metas(&summary)[0];
     let t = track(meta, "1");
     assert_eq!(t["ssrc"], 0x1111_0000u32);
@@ -466,9 +464,7 @@ fn garbage_is_counted_never_recorded_and_never_fatal() {
             .collect();
         cap.add_raw(t + 6 + i as u64, noise);
     }
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     let d = &summary["drops"];
     assert!(d["malformed"].as_u64().unwrap() >= 7, "{d}");
     assert!(d["not_ip"].as_u64().unwrap() >= 1, "{d}");
@@ -546,9 +542,7 @@ fn cucm_two_invites_make_one_recording_near_end_first() {
             &rec.bye(which),
         );
     }
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     let ms = metas(&summary);
     assert_eq!(ms.len(), 1, "{summary:#}");
     let (_, meta) = &ms[0];
@@ -586,9 +580,7 @@ fn late_rtp_after_bye_never_starts_a_new_recording() {
     s.first_seq = 50;
     s.packets = 5;
     cap.add_frames(generate(&s, Impairments::default()));
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &[]);
+    let summary = replay_capture(tmp.path(), &cap, &[]);
     assert_eq!(metas(&summary).len(), 1, "{summary:#}");
     assert_eq!(summary["drops"]["unknown_port"], 5);
     assert_eq!(track(&metas(&summary)[0].1, "1")["packets"], 50);
@@ -605,9 +597,7 @@ fn call_pcap_is_readable_by_tshark() {
     );
     let mut cap = Capture::new();
     siprec_call(&mut cap, &call, DEFAULT_START_NS, 40, Default::default());
-    let pcap = tmp.path().join("in.pcap");
-    cap.sorted().write_pcap(&pcap).unwrap();
-    let summary = replay(&pcap, &tmp.path().join("rec"), &["--write-pcap"]);
+    let summary = replay_capture(tmp.path(), &cap, &["--write-pcap"]);
     let (dir, meta) = &metas(&summary)[0];
     assert_eq!(meta["pcap"], "call.pcap");
     let o = tool(

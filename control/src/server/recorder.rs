@@ -400,21 +400,31 @@ impl Recorder {
                 }
             }
         }
+        let r = self.answer(req, &dialog, &offer, &verdicts, &ports);
+        self.dialogs.insert(call_id, dialog);
+        r
+    }
+
+    /// The 200 OK to an (re-)INVITE: our SDP answer and, when the dialog
+    /// runs a session timer, its interval.
+    fn answer(
+        &self,
+        req: &SipMessage,
+        dialog: &Dialog,
+        offer: &Sdp,
+        verdicts: &[Verdict],
+        ports: &[Option<Ports>],
+    ) -> SipMessage {
         let answer = build_answer(
-            &offer,
-            &verdicts,
-            &ports,
+            offer,
+            verdicts,
+            ports,
             self.config.media_addr,
             dialog.session_id,
             dialog.session_version,
         );
-        let mut r = self.ok_with_answer(req, &local_tag, &answer);
-        if let Some(i) = dialog.session_interval {
-            r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
-            r.set_header("Require", "timer");
-        }
-        self.dialogs.insert(call_id, dialog);
-        r
+        let r = self.ok_with_answer(req, &dialog.local_tag, &answer);
+        with_session_timer(r, dialog.session_interval)
     }
 
     fn ok_with_answer(&self, req: &SipMessage, local_tag: &str, answer: &Sdp) -> SipMessage {
@@ -633,20 +643,7 @@ impl Recorder {
             self.store_metadata(&dialog.recording, raw.clone(), participants(md));
         }
         dialog.session_version += 1;
-        let answer = build_answer(
-            &offer,
-            &verdicts,
-            &ports,
-            self.config.media_addr,
-            dialog.session_id,
-            dialog.session_version,
-        );
-        let mut r = self.ok_with_answer(req, &dialog.local_tag.clone(), &answer);
-        if let Some(i) = dialog.session_interval {
-            r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
-            r.set_header("Require", "timer");
-        }
-        r
+        self.answer(req, dialog, &offer, &verdicts, &ports)
     }
 
     fn store_metadata(
@@ -687,12 +684,7 @@ impl Recorder {
             Ok(None) => {}
             Err(e) => return self.classify_error(req, &e),
         }
-        let mut r = self.respond(req, 200, "OK", Some(&local_tag));
-        if let Some(i) = interval {
-            r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
-            r.set_header("Require", "timer");
-        }
-        r
+        with_session_timer(self.respond(req, 200, "OK", Some(&local_tag)), interval)
     }
 
     fn in_dialog_ok(&mut self, now: Instant, req: &SipMessage) -> SipMessage {
@@ -788,6 +780,16 @@ impl Recorder {
             self.end_dialog(now, &id, why);
         }
     }
+}
+
+/// RFC 4028 §9: a 2xx in a dialog with a session timer carries its
+/// interval, the UAC as refresher, and `Require: timer`.
+fn with_session_timer(mut r: SipMessage, interval: Option<Duration>) -> SipMessage {
+    if let Some(i) = interval {
+        r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
+        r.set_header("Require", "timer");
+    }
+    r
 }
 
 fn kind_name(k: &InviteKind) -> &'static str {
