@@ -316,6 +316,17 @@ impl Recorder {
             r.set_header("Accept", ACCEPT);
             return r;
         }
+        let needed: usize = verdicts
+            .iter()
+            .map(|v| match v {
+                Verdict::Record { rtcp_mux: true, .. } => 1,
+                Verdict::Record { .. } => 2,
+                Verdict::Refuse(_) => 0,
+            })
+            .sum();
+        if self.ports.free() < needed {
+            return self.unavailable(req, "Service Unavailable (out of media ports)");
+        }
         let interval = match self.session_interval(req) {
             Ok(i) => i,
             Err(r) => return r,
@@ -370,8 +381,19 @@ impl Recorder {
             cucm_near_end: near,
         };
         let ports = self.apply_offer(now, &mut dialog, &offer, &verdicts);
-        if dialog.streams.iter().all(Option::is_none) {
-            // Out of ports (or every stream failed to bind): undo.
+        let short = verdicts
+            .iter()
+            .zip(&ports)
+            .any(|(v, p)| matches!(v, Verdict::Record { .. }) && p.is_none());
+        if short {
+            // A stream we could record got no ports: a partial recording
+            // would lose a direction, so refuse and let the SBC fail over.
+            for stream in dialog.streams.drain(..).flatten() {
+                if let Some(rec) = self.recordings.get(&rec_key) {
+                    let _ = self.engine.unbind_track(&rec.handle, stream.track);
+                }
+                self.close_ports(now, stream.ports);
+            }
             if new_recording {
                 if let Some(rec) = self.recordings.remove(&rec_key) {
                     set_ended_by(&self.engine, &rec.handle, "rejected");
@@ -851,5 +873,279 @@ fn strip_tag(h: &str) -> String {
     match h.find(";tag=") {
         Some(i) => h[..i].to_string(),
         None => h.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mediafork_dataplane::config::{DataplaneConfig, PortRange};
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Log {
+        allocated: Vec<Ports>,
+        released: Vec<Ports>,
+        opened: Vec<SocketAddr>,
+        closed: Vec<SocketAddr>,
+    }
+
+    struct FakePorts(Arc<Mutex<Log>>, u16);
+    impl PortAllocator for FakePorts {
+        fn allocate(&mut self, _now: Instant, mux: bool) -> Option<Ports> {
+            if self.1 >= 40_010 {
+                return None;
+            }
+            let p = Ports {
+                rtp: self.1,
+                rtcp: (!mux).then_some(self.1 + 1),
+            };
+            self.1 += 2;
+            self.0.lock().unwrap().allocated.push(p);
+            Some(p)
+        }
+        fn release(&mut self, _now: Instant, ports: Ports) {
+            self.0.lock().unwrap().released.push(ports);
+        }
+        fn free(&self) -> usize {
+            (40_010 - self.1) as usize
+        }
+    }
+
+    struct FakeReceivers(Arc<Mutex<Log>>);
+    impl MediaReceivers for FakeReceivers {
+        fn open(&mut self, addr: SocketAddr) -> std::io::Result<()> {
+            self.0.lock().unwrap().opened.push(addr);
+            Ok(())
+        }
+        fn close(&mut self, addr: SocketAddr) {
+            self.0.lock().unwrap().closed.push(addr);
+        }
+    }
+
+    fn recorder() -> (Recorder, Arc<Mutex<Log>>, Arc<Engine>) {
+        let dir = std::env::temp_dir().join(format!("mf-recorder-test-{}", std::process::id()));
+        let cfg = DataplaneConfig {
+            port_range: PortRange::new(40_000, 40_099).unwrap(),
+            recordings_dir: dir,
+            ..DataplaneConfig::default()
+        };
+        let (engine, _cores, _rings) = Engine::start_without_writers(cfg).unwrap();
+        let engine = Arc::new(engine);
+        let log = Arc::new(Mutex::new(Log::default()));
+        let config = RecorderConfig {
+            media_addr: "127.0.0.1".parse().unwrap(),
+            max_calls: 10,
+            pcap: false,
+            user_agent: "test".into(),
+            min_se: Duration::from_secs(90),
+            session_expires: Duration::from_secs(1800),
+            contact: "127.0.0.1:5060".into(),
+        };
+        let r = Recorder::new(
+            engine.clone(),
+            config,
+            Box::new(FakePorts(log.clone(), 40_000)),
+            Box::new(FakeReceivers(log.clone())),
+        );
+        (r, log, engine)
+    }
+
+    fn invite(
+        call_id: &str,
+        cseq: u32,
+        to_tag: Option<&str>,
+        sdp_media: &str,
+        extra: &str,
+    ) -> SipMessage {
+        let sdp = format!("v=0\r\no=SBC 1 {cseq} IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\n{sdp_media}");
+        let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
+        let text = format!(
+            "INVITE sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bK{call_id}{cseq}\r\n\
+             From: <sip:src@192.0.2.10>;tag=src1\r\nTo: <sip:srs@127.0.0.1>{to_tag}\r\nCall-ID: {call_id}\r\n\
+             CSeq: {cseq} INVITE\r\nContact: <sip:src@192.0.2.10>\r\n{extra}Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        SipMessage::parse(text.as_bytes()).unwrap()
+    }
+
+    fn bye(call_id: &str, tag: &str) -> SipMessage {
+        let text = format!(
+            "BYE sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKbye\r\nFrom: <sip:src@192.0.2.10>;tag=src1\r\n\
+             To: <sip:srs@127.0.0.1>;tag={tag}\r\nCall-ID: {call_id}\r\nCSeq: 9 BYE\r\nContent-Length: 0\r\n\r\n"
+        );
+        SipMessage::parse(text.as_bytes()).unwrap()
+    }
+
+    const TWO: &str = "m=audio 20000 RTP/AVP 0\r\na=label:1\r\na=sendonly\r\nm=audio 20002 RTP/AVP 8\r\na=label:2\r\na=sendonly\r\n";
+    const PEER: &str = "192.0.2.10:5060";
+
+    fn ports_of(r: &SipMessage) -> Vec<u16> {
+        Sdp::parse(std::str::from_utf8(&r.body).unwrap())
+            .unwrap()
+            .media
+            .iter()
+            .map(|m| m.port)
+            .collect()
+    }
+
+    #[test]
+    fn invite_reinvite_bye_keep_ports_stable_and_release_them() {
+        let (mut rec, log, _e) = recorder();
+        let now = Instant::now();
+        let ok = rec
+            .on_request(
+                now,
+                &invite("c1", 1, None, TWO, ""),
+                PEER.parse().unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(ok.status(), Some(200));
+        assert_eq!(ports_of(&ok), vec![40_000, 40_002]);
+        let tag = ok.to().unwrap().tag().unwrap().to_string();
+        assert_eq!(
+            log.lock().unwrap().opened.len(),
+            4,
+            "RTP and RTCP of two streams"
+        );
+        // Hold: inactive, same ports, no new allocation.
+        let hold = TWO.replace("sendonly", "inactive");
+        let r = rec
+            .on_request(
+                now,
+                &invite("c1", 2, Some(&tag), &hold, ""),
+                PEER.parse().unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(ports_of(&r), vec![40_000, 40_002]);
+        assert!(std::str::from_utf8(&r.body).unwrap().contains("a=inactive"));
+        // A stale CSeq is refused.
+        let r = rec
+            .on_request(
+                now,
+                &invite("c1", 2, Some(&tag), TWO, ""),
+                PEER.parse().unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.status(), Some(500));
+        assert_eq!(log.lock().unwrap().allocated.len(), 2);
+        assert_eq!(
+            rec.on_request(now, &bye("c1", "wrong"), PEER.parse().unwrap(), None)
+                .unwrap()
+                .status(),
+            Some(481)
+        );
+        assert_eq!(
+            rec.on_request(now, &bye("c1", &tag), PEER.parse().unwrap(), None)
+                .unwrap()
+                .status(),
+            Some(200)
+        );
+        let l = log.lock().unwrap();
+        assert_eq!(l.released.len(), 2);
+        assert_eq!(l.closed.len(), 4);
+        assert_eq!(rec.active_recordings(), 0);
+    }
+
+    #[test]
+    fn refusals() {
+        let (mut rec, _log, _e) = recorder();
+        let now = Instant::now();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let video = "m=video 20000 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+        let r = rec
+            .on_request(now, &invite("v", 1, None, video, ""), peer, None)
+            .unwrap();
+        assert_eq!(r.status(), Some(488));
+        let r = rec
+            .on_request(
+                now,
+                &invite("x", 1, None, TWO, "Require: foo\r\n"),
+                peer,
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.status(), Some(420));
+        assert_eq!(r.header("Unsupported"), Some("foo"));
+        let r = rec
+            .on_request(
+                now,
+                &invite("s", 1, None, TWO, "Session-Expires: 30\r\n"),
+                peer,
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.status(), Some(422));
+        assert_eq!(r.header("Min-SE"), Some("90"));
+        rec.set_draining(true);
+        let r = rec
+            .on_request(now, &invite("d", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        assert_eq!(r.status(), Some(503));
+        assert!(r.header("Retry-After").is_some());
+    }
+
+    #[test]
+    fn out_of_ports_is_503_and_leaks_nothing() {
+        let (mut rec, log, _e) = recorder();
+        let now = Instant::now();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let mut oks = 0;
+        for i in 0..5 {
+            let r = rec
+                .on_request(now, &invite(&format!("p{i}"), 1, None, TWO, ""), peer, None)
+                .unwrap();
+            if r.status() == Some(200) {
+                oks += 1;
+            }
+        }
+        // 5 pairs: two calls of two streams; the third would get only one
+        // stream and is refused rather than recorded one-sided.
+        assert_eq!(oks, 2);
+        let r = rec
+            .on_request(now, &invite("full", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        assert_eq!(r.status(), Some(503));
+        rec.end_all(now, "shutdown");
+        let l = log.lock().unwrap();
+        assert_eq!(
+            l.allocated.len(),
+            l.released.len(),
+            "every allocated port came back"
+        );
+    }
+
+    #[test]
+    fn session_expiry_ends_the_recording_and_sends_bye() {
+        let (mut rec, _log, _e) = recorder();
+        let now = Instant::now();
+        let ok = rec
+            .on_request(
+                now,
+                &invite(
+                    "t",
+                    1,
+                    None,
+                    TWO,
+                    "Supported: timer\r\nSession-Expires: 90;refresher=uac\r\n",
+                ),
+                PEER.parse().unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(ok.header("Session-Expires"), Some("90;refresher=uac"));
+        // RFC 4028 §10: 90 − min(32, 30) = 60 s.
+        assert_eq!(rec.poll_timeout(), Some(now + Duration::from_secs(60)));
+        assert!(rec.handle_timeout(now + Duration::from_secs(59)).is_empty());
+        let out = rec.handle_timeout(now + Duration::from_secs(60));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].request.method(), Some(&Method::Bye));
+        assert_eq!(out[0].to, PEER.parse::<SocketAddr>().unwrap());
+        assert_eq!(rec.active_recordings(), 0);
+        assert_eq!(rec.counters().session_expired, 1);
     }
 }
