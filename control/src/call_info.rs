@@ -41,10 +41,13 @@ pub fn extensions(md: &RecordingMetadata) -> Map<String, Value> {
 /// CUCM's description of the two ends, for `meta.json`.
 pub fn cucm_extensions(leg: &CucmLeg) -> Map<String, Value> {
     let mut m = Map::new();
-    m.insert(
-        "cucm".into(),
-        serde_json::to_value(leg).unwrap_or(Value::Null),
-    );
+    let mut v = serde_json::to_value(leg).unwrap_or(Value::Null);
+    // Which leg an INVITE carried is per track (labels `near`/`far`), not
+    // per recording.
+    if let Some(o) = v.as_object_mut() {
+        o.remove("stream");
+    }
+    m.insert("cucm".into(), v);
     m
 }
 

@@ -17,6 +17,7 @@ use super::answer::{any_recordable, assess, build_answer, Ports, Verdict};
 use crate::call_info::{call_setup, participants};
 use crate::replay::metadata_file_name;
 use crate::sdp::Sdp;
+use crate::sip::session_timer::{negotiate, Negotiated};
 use crate::sip::{Method, SipMessage};
 use crate::siprec::{classify_invite, metadata_in, ClassifyError, InviteKind};
 
@@ -44,6 +45,9 @@ pub struct RecorderConfig {
     pub max_calls: usize,
     /// Write `call.pcap` for new calls.
     pub pcap: bool,
+    /// Answer OPTIONS 200 even when draining or full (`sip.options_response
+    /// = "always_ok"`), for SBCs that take a 503 to OPTIONS as "down".
+    pub options_always_ok: bool,
     pub user_agent: String,
     /// Session interval we accept at least (RFC 4028 Min-SE).
     pub min_se: Duration,
@@ -87,11 +91,27 @@ struct Dialog {
     from_header: String,
     to_header: String,
     /// Session timer: interval and when the last refresh came.
-    session_interval: Option<Duration>,
+    session_interval: Option<Negotiated>,
+    /// Transport of the dialog (`UDP`, `TCP`, `TLS`), for our own requests' Via.
+    via_transport: String,
     refreshed_at: Instant,
     local_cseq: u32,
     cucm_near_end: Option<bool>,
 }
+
+/// A BYE we sent, retransmitted over UDP until answered (RFC 3261
+/// §17.1.2.2: T1 doubling to T2, given up after 64·T1).
+struct PendingBye {
+    out: Outbound,
+    call_id: String,
+    cseq: u32,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
 
 struct Recording {
     handle: CallHandle,
@@ -116,6 +136,7 @@ pub struct Recorder {
     dialogs: HashMap<String, Dialog>,
     recordings: HashMap<String, Recording>,
     draining: bool,
+    pending_byes: Vec<PendingBye>,
     next_session: u64,
     counters: RecorderCounters,
 }
@@ -153,6 +174,7 @@ impl Recorder {
             dialogs: HashMap::new(),
             recordings: HashMap::new(),
             draining: false,
+            pending_byes: Vec::new(),
             next_session: seed / 1000,
             counters: RecorderCounters::default(),
         }
@@ -238,7 +260,9 @@ impl Recorder {
     }
 
     fn on_options(&mut self, req: &SipMessage) -> SipMessage {
-        let (code, reason) = if self.draining {
+        let (code, reason) = if self.config.options_always_ok {
+            (200, "OK")
+        } else if self.draining {
             (503, "Service Unavailable (draining)")
         } else if self.recordings.len() >= self.config.max_calls || self.ports.free() < 2 {
             (503, "Service Unavailable (at capacity)")
@@ -376,6 +400,7 @@ impl Recorder {
             from_header: req.header("From").unwrap_or("").to_string(),
             to_header: req.header("To").unwrap_or("").to_string(),
             session_interval: interval,
+            via_transport: via_transport(req),
             refreshed_at: now,
             local_cseq: 1,
             cucm_near_end: near,
@@ -476,26 +501,17 @@ impl Recorder {
         r
     }
 
-    /// RFC 4028: the interval the SRC asked for, if we accept it; a 422
-    /// with our Min-SE if it is too small.
-    fn session_interval(&self, req: &SipMessage) -> Result<Option<Duration>, SipMessage> {
-        let Some(se) = req.header("Session-Expires") else {
-            return Ok(req.supports("timer").then_some(self.config.session_expires));
-        };
-        let secs: u64 = se
-            .split(';')
-            .next()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0);
-        if secs == 0 {
-            return Ok(None);
+    /// RFC 4028 negotiation (§9): the timer for this dialog, or a 422 with
+    /// our Min-SE when the SRC asked for less.
+    fn session_interval(&self, req: &SipMessage) -> Result<Option<Negotiated>, SipMessage> {
+        match negotiate(req, self.config.min_se, Some(self.config.session_expires)) {
+            Ok(n) => Ok(n),
+            Err(too_small) => {
+                let mut r = self.respond(req, 422, "Session Interval Too Small", None);
+                r.set_header("Min-SE", too_small.min_se.as_secs().to_string());
+                Err(r)
+            }
         }
-        if Duration::from_secs(secs) < self.config.min_se {
-            let mut r = self.respond(req, 422, "Session Interval Too Small", None);
-            r.set_header("Min-SE", self.config.min_se.as_secs().to_string());
-            return Err(r);
-        }
-        Ok(Some(Duration::from_secs(secs)))
     }
 
     /// Allocate, bind and open media for each recordable m-line not yet
@@ -551,6 +567,12 @@ impl Recorder {
                         bindings.push(Binding::Port(SocketAddr::new(self.config.media_addr, rtcp)));
                     }
                     let index = dialog.cucm_near_end.map(|near| if near { 0 } else { 1 });
+                    // CUCM's SDP has no labels: name the legs.
+                    let label = label.or_else(|| {
+                        dialog
+                            .cucm_near_end
+                            .map(|near| if near { "near" } else { "far" }.to_string())
+                    });
                     let setup = TrackSetup {
                         index,
                         label,
@@ -763,9 +785,22 @@ impl Recorder {
         }
     }
 
-    /// Earliest session-timer deadline.
+    /// Earliest session-timer deadline or BYE retransmission.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.dialogs.values().filter_map(expiry).min()
+        let byes = self.pending_byes.iter().map(|b| b.next);
+        self.dialogs.values().filter_map(expiry).chain(byes).min()
+    }
+
+    /// A response the transport received: one to a BYE of ours stops its
+    /// retransmission.
+    pub fn on_response(&mut self, resp: &SipMessage) {
+        let (Ok(call_id), Ok((cseq, method))) = (resp.call_id(), resp.cseq()) else {
+            return;
+        };
+        if method == Method::Bye && resp.status().is_some_and(|c| c >= 200) {
+            self.pending_byes
+                .retain(|b| !(b.call_id == call_id && b.cseq == cseq));
+        }
     }
 
     /// End dialogs whose session timer expired (the SBC died without BYE):
@@ -778,15 +813,34 @@ impl Recorder {
             .map(|(k, _)| k.clone())
             .collect();
         let mut out = Vec::new();
+        self.pending_byes.retain(|b| b.give_up > now);
+        for b in &mut self.pending_byes {
+            if b.next <= now {
+                out.push(b.out.clone());
+                b.interval = (b.interval * 2).min(T2);
+                b.next = now + b.interval;
+            }
+        }
         for call_id in expired {
             if let Some(d) = self.dialogs.get_mut(&call_id) {
                 d.local_cseq += 1;
                 if let Some(request) = bye_for(&call_id, d, &self.config) {
-                    out.push(Outbound {
+                    let o = Outbound {
                         to: d.peer,
                         request,
                         reliable_conn: d.conn,
-                    });
+                    };
+                    if o.reliable_conn.is_none() {
+                        self.pending_byes.push(PendingBye {
+                            out: o.clone(),
+                            call_id: call_id.clone(),
+                            cseq: d.local_cseq,
+                            next: now + T1,
+                            interval: T1,
+                            give_up: now + T1 * 64,
+                        });
+                    }
+                    out.push(o);
                 }
             }
             self.counters.session_expired += 1;
@@ -806,12 +860,21 @@ impl Recorder {
 
 /// RFC 4028 §9: a 2xx in a dialog with a session timer carries its
 /// interval, the UAC as refresher, and `Require: timer`.
-fn with_session_timer(mut r: SipMessage, interval: Option<Duration>) -> SipMessage {
-    if let Some(i) = interval {
-        r.set_header("Session-Expires", format!("{};refresher=uac", i.as_secs()));
-        r.set_header("Require", "timer");
+fn with_session_timer(mut r: SipMessage, timer: Option<Negotiated>) -> SipMessage {
+    if let Some(n) = timer {
+        n.apply_to(&mut r);
     }
     r
+}
+
+/// The sent-protocol of the request's top Via (`SIP/2.0/TCP` → `TCP`).
+fn via_transport(req: &SipMessage) -> String {
+    req.header("Via")
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|p| p.rsplit('/').next())
+        .map(|t| t.to_ascii_uppercase())
+        .filter(|t| ["UDP", "TCP", "TLS"].contains(&t.as_str()))
+        .unwrap_or_else(|| "UDP".to_string())
 }
 
 fn kind_name(k: &InviteKind) -> &'static str {
@@ -824,9 +887,12 @@ fn kind_name(k: &InviteKind) -> &'static str {
 
 /// RFC 4028 §10: without a refresh, the session ends at last refresh +
 /// interval; the side that is not the refresher ends it a little before,
-/// at interval − min(32 s, interval / 3).
+/// at interval − min(32 s, interval / 3). When the SRC asked us to refresh
+/// (`refresher=uas`, or it does not support timers), this recorder sends no
+/// refreshes and leaves the teardown to the SRC's own timer.
 fn expiry(d: &Dialog) -> Option<Instant> {
-    let i = d.session_interval?;
+    let n = d.session_interval.filter(|n| !n.we_refresh())?;
+    let i = n.interval;
     let margin = (i / 3).min(Duration::from_secs(32));
     Some(d.refreshed_at + i - margin)
 }
@@ -854,10 +920,11 @@ fn bye_for(call_id: &str, d: &Dialog, cfg: &RecorderConfig) -> Option<SipMessage
     // In-dialog request from the UAS side: From is our To, To is their From.
     let branch = format!("z9hG4bK{}", new_tag());
     let text = format!(
-        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/UDP {contact};branch={branch}\r\nMax-Forwards: 70\r\n\
+        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/{transport} {contact};branch={branch}\r\nMax-Forwards: 70\r\n\
          From: {from};tag={ltag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} BYE\r\n\
          Reason: SIP;cause=408;text=\"session timer expired\"\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n",
         target = d.remote_target,
+        transport = d.via_transport,
         contact = cfg.contact,
         from = strip_tag(&d.to_header),
         ltag = d.local_tag,
@@ -937,6 +1004,7 @@ mod tests {
             media_addr: "127.0.0.1".parse().unwrap(),
             max_calls: 10,
             pcap: false,
+            options_always_ok: false,
             user_agent: "test".into(),
             min_se: Duration::from_secs(90),
             session_expires: Duration::from_secs(1800),
@@ -1147,5 +1215,60 @@ mod tests {
         assert_eq!(out[0].to, PEER.parse::<SocketAddr>().unwrap());
         assert_eq!(rec.active_recordings(), 0);
         assert_eq!(rec.counters().session_expired, 1);
+        // Over UDP the BYE is resent (T1, then doubling) until answered.
+        let t = now + Duration::from_secs(60);
+        let again = rec.handle_timeout(t + Duration::from_millis(500));
+        assert_eq!(again.len(), 1);
+        assert_eq!(again[0].request.to_bytes(), out[0].request.to_bytes());
+        assert!(rec
+            .handle_timeout(t + Duration::from_millis(1000))
+            .is_empty());
+        let ok = SipMessage::response(&out[0].request, 200, "OK");
+        rec.on_response(&ok);
+        assert!(rec.handle_timeout(t + Duration::from_secs(5)).is_empty());
+        assert_eq!(rec.poll_timeout(), None);
+    }
+
+    #[test]
+    fn session_timer_follows_rfc4028_negotiation() {
+        let (mut rec, _log, _e) = recorder();
+        let now = Instant::now();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        // A UAC without timer support: we would have to refresh, so no
+        // Require: timer and no teardown of our own.
+        let r = rec
+            .on_request(
+                now,
+                &invite("n", 1, None, TWO, "Session-Expires: 1800\r\n"),
+                peer,
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.header("Session-Expires"), Some("1800;refresher=uas"));
+        assert!(r.header("Require").is_none());
+        assert_eq!(rec.poll_timeout(), None);
+        // Over TCP the BYE's Via says TCP.
+        let tcp = invite(
+            "tcp",
+            1,
+            None,
+            TWO,
+            "Supported: timer\r\nSession-Expires: 90\r\n",
+        );
+        let text = String::from_utf8(tcp.to_bytes())
+            .unwrap()
+            .replace("SIP/2.0/UDP", "SIP/2.0/TCP");
+        let tcp = SipMessage::parse(text.as_bytes()).unwrap();
+        rec.on_request(now, &tcp, peer, Some(7)).unwrap();
+        let out = rec.handle_timeout(now + Duration::from_secs(60));
+        assert_eq!(out.len(), 1);
+        assert!(out[0]
+            .request
+            .header("Via")
+            .unwrap()
+            .starts_with("SIP/2.0/TCP"));
+        assert_eq!(out[0].reliable_conn, Some(7));
+        // Reliable transport: no retransmission.
+        assert!(rec.handle_timeout(now + Duration::from_secs(61)).is_empty());
     }
 }

@@ -256,6 +256,9 @@ impl State {
                     no_media: true,
                     ..TrackMeta::default()
                 });
+                // Listed by index whatever order the tracks were added in
+                // (CUCM's far-end leg may come first but is track 1).
+                rec.meta.tracks.sort_by_key(|t| t.index);
                 rec.tracks.push(track);
                 rec.open_tracks += 1;
                 self.save_meta(&mut rec);
