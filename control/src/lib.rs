@@ -4,6 +4,8 @@
 
 pub mod call_info;
 pub mod config;
+#[cfg(feature = "dpdk")]
+pub mod dpdk_backend;
 pub mod media_plan;
 pub mod ports;
 pub mod replay;

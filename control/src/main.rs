@@ -12,6 +12,13 @@ use mediafork_control::replay;
 use mediafork_control::server::driver::Reload;
 use mediafork_dataplane::config::{DataplaneConfig, PortRange};
 
+/// `mediafork --version`: the packet backends compiled in (tests and
+/// operators check for `dpdk`).
+#[cfg(feature = "dpdk")]
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: socket, dpdk)");
+#[cfg(not(feature = "dpdk"))]
+const LONG_VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (backends: socket)");
+
 /// Exit code when a replay finished but the capture file was damaged.
 const EXIT_PARTIAL: u8 = 3;
 
@@ -19,6 +26,7 @@ const EXIT_PARTIAL: u8 = 3;
 #[command(
     name = "mediafork",
     version,
+    long_version = LONG_VERSION,
     about = "Kernel-bypass call-recording capture engine for SIPREC and CUCM recording",
     long_about = "mediafork records calls that SBCs (Cisco CUBE, Oracle/Acme Packet, Ribbon) and CUCM fork to it: \
                   one WAV per track plus meta.json per call.\n\nLogging: set MEDIAFORK_LOG (e.g. MEDIAFORK_LOG=debug)."
@@ -42,7 +50,8 @@ enum Command {
     /// Record the calls in a capture file (pcap or pcapng), offline.
     #[command(after_help = "Examples:\n  \
         mediafork replay --pcap call.pcap --out /tmp/rec\n  \
-        mediafork replay --pcap sbc.pcapng --out rec --rtp-ports 16384-32767 --write-pcap --json\n\n\
+        mediafork replay --pcap sbc.pcapng --out rec --rtp-ports 16384-32767 --write-pcap --json\n  \
+        mediafork replay --pcap call.pcap --out rec --backend dpdk     # through DPDK's net_pcap\n\n\
         Calls are set up from the SIP in the capture (INVITE + 200 OK with SDP, SIPREC multipart bodies, \
         CUCM x-refci legs; BYE ends them). RTP to the port range with no signalling becomes one recording \
         per destination address and port, one track per SSRC.\n\n\
@@ -52,7 +61,8 @@ enum Command {
     #[command(after_help = "Examples:\n  \
         mediafork run                                   # embedded defaults, no file needed\n  \
         mediafork run --config /etc/mediafork/mediafork.toml\n  \
-        mediafork run --sip-listen 127.0.0.1:5060 --media-addr 127.0.0.1 --rtp-ports 40000-40999 --recordings /tmp/rec\n\n\
+        mediafork run --sip-listen 127.0.0.1:5060 --media-addr 127.0.0.1 --rtp-ports 40000-40999 --recordings /tmp/rec\n  \
+        mediafork run --config mediafork.toml --backend dpdk   # [dpdk] eal_args, port: see docs/dpdk.md\n\n\
         Defaults: SIP on 0.0.0.0:5060 (UDP and TCP), media ports 39500-43500 on the host's address, \
         recordings under ./recordings. Flags override the file. SIGTERM or Ctrl-C: new calls get 503, \
         calls in progress get shutdown.grace_period to end, then every file is closed cleanly.\n\n\
@@ -116,8 +126,8 @@ enum BackendArg {
 #[derive(clap::Args)]
 struct ReplayArgs {
     /// Capture file to read.
-    #[arg(long, value_name = "FILE")]
-    pcap: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "dpdk_port")]
+    pcap: Option<PathBuf>,
     /// Directory to write recordings into (created if missing).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -139,6 +149,33 @@ struct ReplayArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Where frames come from: the capture file read directly, or a DPDK
+    /// rx queue (with --pcap, a net_pcap vdev reading that file; needs a
+    /// build with `--features dpdk`).
+    #[arg(long, value_enum, default_value = "file")]
+    backend: ReplayBackend,
+    /// EAL options for --backend dpdk, as one string split on whitespace.
+    /// Default: "--no-huge --no-pci -m 256 --no-telemetry"; mediafork adds
+    /// --lcores, a --file-prefix of its own (removed afterwards) and, with
+    /// --pcap, the net_pcap vdev, unless given here.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    eal_args: Option<String>,
+    /// Read from this DPDK port (created by a --vdev in --eal-args, or a bound
+    /// NIC) instead of --pcap, until it has been quiet for --dpdk-idle-ms.
+    #[arg(long, value_name = "PORT", conflicts_with = "pcap")]
+    dpdk_port: Option<String>,
+    /// --backend dpdk: the replay ends when the port has been quiet this long
+    /// after its first packet.
+    #[arg(long, value_name = "MS", default_value_t = 200)]
+    dpdk_idle_ms: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReplayBackend {
+    /// Read the capture file.
+    File,
+    /// Receive the frames from a DPDK port.
+    Dpdk,
 }
 
 /// Set up logging; returns a function that changes the level later
@@ -146,7 +183,7 @@ struct ReplayArgs {
 fn init_logging(
     format: LogFormat,
     default_level: &str,
-) -> Box<dyn Fn(&str) -> Result<(), String> + Send> {
+) -> mediafork_control::server::driver::SetLogLevel {
     use tracing_subscriber::prelude::*;
     let from_env = std::env::var("MEDIAFORK_LOG").ok();
     let filter =
@@ -185,8 +222,18 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         max_gap: Duration::from_secs(a.max_gap_secs),
         ..DataplaneConfig::default()
     };
-    let summary = replay::replay(&a.pcap, config)
-        .with_context(|| format!("replaying {}", a.pcap.display()))?;
+    let summary = match a.backend {
+        ReplayBackend::File => {
+            if a.eal_args.is_some() || a.dpdk_port.is_some() {
+                anyhow::bail!("--eal-args and --dpdk-port need --backend dpdk");
+            }
+            let Some(pcap) = &a.pcap else {
+                anyhow::bail!("--pcap FILE is required");
+            };
+            replay::replay(pcap, config).with_context(|| format!("replaying {}", pcap.display()))?
+        }
+        ReplayBackend::Dpdk => replay_dpdk(&a, config)?,
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
@@ -196,6 +243,34 @@ fn run_replay(a: ReplayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(EXIT_PARTIAL));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "dpdk")]
+fn replay_dpdk(a: &ReplayArgs, config: DataplaneConfig) -> anyhow::Result<replay::ReplaySummary> {
+    let opts = replay::DpdkReplay {
+        pcap: a.pcap.clone(),
+        port: a.dpdk_port.clone(),
+        eal_args: a
+            .eal_args
+            .as_deref()
+            .map(|s| s.split_whitespace().map(str::to_string).collect()),
+        idle: Duration::from_millis(a.dpdk_idle_ms),
+        ..replay::DpdkReplay::default()
+    };
+    let what = match (&a.pcap, &a.dpdk_port) {
+        (Some(p), _) => format!("{} through DPDK's net_pcap", p.display()),
+        (None, Some(port)) => format!("DPDK port {port}"),
+        (None, None) => "DPDK".to_string(),
+    };
+    replay::replay_dpdk(&opts, config).with_context(|| format!("replaying {what}"))
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn replay_dpdk(_: &ReplayArgs, _: DataplaneConfig) -> anyhow::Result<replay::ReplaySummary> {
+    anyhow::bail!(
+        "--backend dpdk: this mediafork was built without DPDK support; rebuild with \
+         `cargo build --release -p mediafork-control --features dpdk` (needs libdpdk-dev)"
+    )
 }
 
 fn run_server(a: RunArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {

@@ -1,6 +1,8 @@
 //! Support for the end-to-end tests: find the `mediafork` binary, run it,
 //! and read what it wrote.
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -4,6 +4,8 @@
 //! that waits for ring space instead of dropping.
 
 mod auto;
+#[cfg(feature = "dpdk")]
+mod dpdk;
 mod passive;
 mod summary;
 
@@ -18,6 +20,8 @@ use mediafork_dataplane::source::RxPacket;
 use mediafork_dataplane::worker::{Outcome, WorkerCore};
 use mediafork_dataplane::writer::WriterEvent;
 
+#[cfg(feature = "dpdk")]
+pub use dpdk::{replay_dpdk, DpdkReplay, DEFAULT_IDLE, DEFAULT_START_TIMEOUT};
 pub use passive::metadata_file_name;
 pub use summary::{RecordingSummary, ReplaySummary};
 
@@ -33,11 +37,88 @@ pub enum ReplayError {
     Output(PathBuf, std::io::Error),
     #[error(transparent)]
     Engine(#[from] mediafork_dataplane::engine::EngineError),
+    /// The DPDK source could not be set up.
+    #[cfg(feature = "dpdk")]
+    #[error(transparent)]
+    Dpdk(#[from] crate::dpdk_backend::DpdkSetupError),
+}
+
+/// One item of replay input.
+enum Item<'a> {
+    /// A frame, with its link header already removed.
+    Frame(RxPacket<'a>),
+    /// A captured frame whose link layer could not be decoded.
+    LinkError,
+}
+
+/// Where the frames of a replay come from: a capture file read directly, or
+/// a DPDK rx queue (`dpdk.rs`).
+trait Input {
+    /// Hand the next frame(s) to `sink`, in order. Returns false at the end
+    /// of the input (nothing was handed over then).
+    fn next(&mut self, sink: &mut dyn FnMut(Item<'_>)) -> bool;
+
+    /// Why the input ended early (a truncated or corrupt capture).
+    fn error(&self) -> Option<String> {
+        None
+    }
+
+    /// Frames handed over cut short because they did not fit a buffer.
+    fn oversize_frames(&self) -> u64 {
+        0
+    }
+}
+
+/// A capture file, packet by packet, with the capture's timestamps.
+struct CaptureInput {
+    reader: CaptureReader,
+    error: Option<String>,
+}
+
+impl Input for CaptureInput {
+    fn next(&mut self, sink: &mut dyn FnMut(Item<'_>)) -> bool {
+        let pkt = match self.reader.next_packet() {
+            None => return false,
+            Some(Ok(p)) => p,
+            Some(Err(e)) => {
+                tracing::warn!("{e}; recordings keep what was read before it");
+                self.error = Some(e.to_string());
+                return false;
+            }
+        };
+        match strip_link(pkt.link, pkt.data) {
+            Ok((frame, data)) => sink(Item::Frame(RxPacket {
+                frame,
+                data,
+                arrival_ns: pkt.timestamp_ns,
+            })),
+            Err(_) => sink(Item::LinkError),
+        }
+        true
+    }
+
+    fn error(&self) -> Option<String> {
+        self.error.clone()
+    }
 }
 
 /// Replay `capture` into recordings under `config.recordings_dir`.
-pub fn replay(capture: &Path, mut config: DataplaneConfig) -> Result<ReplaySummary, ReplayError> {
-    let mut reader = CaptureReader::open(capture)?;
+pub fn replay(capture: &Path, config: DataplaneConfig) -> Result<ReplaySummary, ReplayError> {
+    let reader = CaptureReader::open(capture)?;
+    let mut input = CaptureInput {
+        reader,
+        error: None,
+    };
+    run(&mut input, capture.to_path_buf(), config)
+}
+
+/// The replay pipeline over any [`Input`]: the same passive SIP observer,
+/// the same inline worker, the same wait for ring space.
+fn run(
+    input: &mut dyn Input,
+    label: PathBuf,
+    mut config: DataplaneConfig,
+) -> Result<ReplaySummary, ReplayError> {
     std::fs::create_dir_all(&config.recordings_dir)
         .map_err(|e| ReplayError::Output(config.recordings_dir.clone(), e))?;
     // Determinism: one worker, driven on this thread.
@@ -48,7 +129,7 @@ pub fn replay(capture: &Path, mut config: DataplaneConfig) -> Result<ReplaySumma
         .pop()
         .ok_or_else(|| mediafork_dataplane::engine::EngineError::Config("no worker core".into()))?;
     let mut summary = ReplaySummary {
-        capture: capture.to_path_buf(),
+        capture: label,
         ..ReplaySummary::default()
     };
     let mut sip = passive::PassiveSip::default();
@@ -57,41 +138,28 @@ pub fn replay(capture: &Path, mut config: DataplaneConfig) -> Result<ReplaySumma
     let mut last_ts = 0u64;
     let mut closed = Vec::new();
 
-    while let Some(item) = reader.next_packet() {
-        let pkt = match item {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!("{e}; recordings keep what was read before it");
-                summary.capture_error = Some(e.to_string());
-                break;
-            }
-        };
+    let mut on_item = |item: Item<'_>| {
         summary.frames += 1;
-        last_ts = last_ts.max(pkt.timestamp_ns);
-        let (frame, data) = match strip_link(pkt.link, pkt.data) {
-            Ok(x) => x,
-            Err(_) => {
+        let rx = match item {
+            Item::Frame(rx) => rx,
+            Item::LinkError => {
                 summary.link_errors += 1;
-                continue;
+                return;
             }
         };
-        if let Ok(d) = packet::parse_frame(frame, data) {
+        last_ts = last_ts.max(rx.arrival_ns);
+        if let Ok(d) = packet::parse_frame(rx.frame, rx.data) {
             if !range.contains(d.dst.port()) && looks_like_sip(d.payload) {
                 // Control actions act on the worker through its command
                 // ring: service it first so it sees them in capture order.
-                sip.on_datagram(&engine, &mut auto, d.payload, pkt.timestamp_ns);
+                sip.on_datagram(&engine, &mut auto, d.payload, rx.arrival_ns);
                 core.service();
-                continue;
+                return;
             }
         }
         wait_for_ring(&mut core);
-        let rx = RxPacket {
-            frame,
-            data,
-            arrival_ns: pkt.timestamp_ns,
-        };
         if let Outcome::Unknown { dst, ssrc, rtcp } = core.handle(&rx) {
-            let adopted = !rtcp && auto.adopt(&engine, dst, ssrc, pkt.timestamp_ns);
+            let adopted = !rtcp && auto.adopt(&engine, dst, ssrc, rx.arrival_ns);
             let again = if adopted {
                 core.retry(&rx)
             } else {
@@ -105,7 +173,10 @@ pub fn replay(capture: &Path, mut config: DataplaneConfig) -> Result<ReplaySumma
             core.service();
             closed.extend(engine.closed());
         }
-    }
+    };
+    while input.next(&mut on_item) {}
+    summary.capture_error = input.error();
+    summary.oversize_frames = input.oversize_frames();
 
     sip.end_all(&engine, last_ts);
     auto.end_all(&engine, last_ts);

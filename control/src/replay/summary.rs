@@ -39,6 +39,16 @@ pub struct ReplaySummary {
     /// A problem with the capture file itself (truncated), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_error: Option<String>,
+    /// `--backend dpdk`: frames larger than a DPDK mbuf's 2 KiB data room,
+    /// which reached the pipeline cut to their first segment (and so are
+    /// counted as malformed, or lose a call's SIP). Over-MTU frames appear
+    /// only in loopback or jumbo-frame captures; replay those from the file.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub oversize_frames: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl ReplaySummary {
@@ -90,6 +100,12 @@ impl ReplaySummary {
             s.push_str(&format!(
                 "undecodable link-layer frames {}\n",
                 self.link_errors
+            ));
+        }
+        if self.oversize_frames > 0 {
+            s.push_str(&format!(
+                "frames larger than a DPDK mbuf (cut to 2 KiB) {}\n",
+                self.oversize_frames
             ));
         }
         if let Some(e) = &self.capture_error {

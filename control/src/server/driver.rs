@@ -146,6 +146,9 @@ pub fn resolve_media_addr(config: &Config) -> IpAddr {
     IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
+/// Changes the log filter at run time (`log.level` on SIGHUP).
+pub type SetLogLevel = Box<dyn Fn(&str) -> Result<(), String> + Send>;
+
 /// What SIGHUP needs to reload the configuration.
 pub struct Reload {
     /// The file to read again (none: embedded defaults, nothing to reload).
@@ -153,7 +156,7 @@ pub struct Reload {
     /// Command-line values, applied again over the file.
     pub overrides: crate::config::Overrides,
     /// Changes the log filter (`log.level`).
-    pub set_log_level: Box<dyn Fn(&str) -> Result<(), String> + Send>,
+    pub set_log_level: SetLogLevel,
 }
 
 fn acl_of(config: &Config) -> Acl {
@@ -170,14 +173,106 @@ fn acl_of(config: &Config) -> Acl {
     }
 }
 
+/// The packet backend of a running server, kept alive until the engine
+/// has shut down.
+enum Media {
+    Socket(Arc<SocketBackend>),
+    #[cfg(feature = "dpdk")]
+    Dpdk {
+        backend: crate::dpdk_backend::DpdkBackend,
+        stats: crate::dpdk_backend::StatsLogger,
+    },
+}
+
+/// `MediaReceivers` for a NIC polled by DPDK: the NIC hands every packet to
+/// a worker (spread by RSS), so a port needs nothing opened; the demux
+/// table, which the recorder fills either way, decides what is recorded.
+#[cfg(feature = "dpdk")]
+struct NicSeesAll;
+
+#[cfg(feature = "dpdk")]
+impl MediaReceivers for NicSeesAll {
+    fn open(&mut self, _addr: SocketAddr) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn close(&mut self, _addr: SocketAddr) {}
+}
+
+/// The DPDK settings of `config`.
+#[cfg(feature = "dpdk")]
+pub fn dpdk_options(config: &Config) -> Result<crate::dpdk_backend::DpdkOptions, ServerError> {
+    let queues = u16::try_from(config.media.workers).map_err(|_| {
+        ServerError(format!(
+            "media.workers {} is too many",
+            config.media.workers
+        ))
+    })?;
+    Ok(crate::dpdk_backend::DpdkOptions {
+        eal_args: config.dpdk.eal_args.clone(),
+        port: config.dpdk.port.clone().unwrap_or_default(),
+        rx_queues: config.dpdk.rx_queues.unwrap_or(queues),
+        mempool_mbufs: config.dpdk.mempool_mbufs,
+        mempool_cache: config.dpdk.mempool_cache,
+    })
+}
+
+/// Start the configured packet backend and the workers polling it.
+fn start_media(
+    config: &Config,
+    engine: &Engine,
+    cores: Vec<mediafork_dataplane::worker::WorkerCore>,
+    workers: usize,
+) -> Result<(Media, Box<dyn MediaReceivers>), ServerError> {
+    match config.media.backend {
+        Backend::Socket => {
+            let sock_cfg = SocketConfig {
+                recv_buffer: config.media.socket_rcvbuf,
+                ..SocketConfig::default()
+            };
+            let (backend, sources) = SocketBackend::with_config(workers, sock_cfg).map_err(err)?;
+            engine.spawn_workers(cores, sources).map_err(err)?;
+            let backend = Arc::new(backend);
+            let sockets = Sockets {
+                backend: backend.clone(),
+                assignment: config.media.call_assignment,
+                next: 0,
+                load: vec![0; workers],
+                owner: HashMap::new(),
+            };
+            Ok((Media::Socket(backend), Box::new(sockets)))
+        }
+        #[cfg(feature = "dpdk")]
+        Backend::Dpdk => {
+            use crate::dpdk_backend::{DpdkBackend, STATS_INTERVAL};
+            let opts = dpdk_options(config)?;
+            let (backend, sources) = DpdkBackend::start(&opts)
+                .map_err(|e| ServerError(format!("--backend dpdk: {e}")))?;
+            engine.spawn_workers(cores, sources).map_err(err)?;
+            let stats = backend
+                .spawn_stats_logger(STATS_INTERVAL)
+                .map_err(|e| ServerError(format!("starting the DPDK stats thread: {e}")))?;
+            Ok((Media::Dpdk { backend, stats }, Box::new(NicSeesAll)))
+        }
+        #[cfg(not(feature = "dpdk"))]
+        Backend::Dpdk => Err(no_dpdk()),
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn no_dpdk() -> ServerError {
+    ServerError(
+        "--backend dpdk: this mediafork was built without DPDK support; rebuild with \
+         `cargo build --release -p mediafork-control --features dpdk` (needs libdpdk-dev)"
+            .into(),
+    )
+}
+
 /// Run the recording server until SIGTERM/SIGINT and a clean drain.
 pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
+    #[cfg(not(feature = "dpdk"))]
     if config.media.backend == Backend::Dpdk {
-        return Err(ServerError(
-            "--backend dpdk: this mediafork was built without DPDK support; rebuild with \
-             `cargo build --release -p mediafork-control --features dpdk` (needs libdpdk-dev)"
-                .into(),
-        ));
+        return Err(no_dpdk());
     }
     let media_ip = resolve_media_addr(&config);
     let dp = config.dataplane();
@@ -196,26 +291,20 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     }
 
     let (engine, cores) = Engine::start(dp.clone()).map_err(err)?;
-    let sock_cfg = SocketConfig {
-        recv_buffer: config.media.socket_rcvbuf,
-        ..SocketConfig::default()
+    let (media, receivers) = match start_media(&config, &engine, cores, dp.workers) {
+        Ok(m) => m,
+        Err(e) => {
+            // Writers stop cleanly; nothing was recorded.
+            drop(engine.shutdown());
+            return Err(e);
+        }
     };
-    let (backend, sources) = SocketBackend::with_config(dp.workers, sock_cfg).map_err(err)?;
-    engine.spawn_workers(cores, sources).map_err(err)?;
     let engine = Arc::new(engine);
-    let backend = Arc::new(backend);
 
     let pool = Pool(PortPool::new(
         config.media.rtp_ports,
         config.media.port_quarantine,
     ));
-    let sockets = Sockets {
-        backend: backend.clone(),
-        assignment: config.media.call_assignment,
-        next: 0,
-        load: vec![0; dp.workers],
-        owner: HashMap::new(),
-    };
     let first_listen = config
         .sip
         .listen
@@ -232,17 +321,13 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         media_addr: media_ip,
         max_calls: config.limits.max_calls,
         pcap: config.recordings.pcap,
+        options_always_ok: config.sip.options_response == crate::config::OptionsResponse::AlwaysOk,
         user_agent: config.sip.user_agent.clone(),
         min_se: config.sip.min_se,
         session_expires: config.sip.session_expires_default,
         contact,
     };
-    let recorder = Recorder::new(
-        engine.clone(),
-        recorder_cfg,
-        Box::new(pool),
-        Box::new(sockets),
-    );
+    let recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), receivers);
 
     let acl: transport::SharedAcl = Arc::new(std::sync::RwLock::new(acl_of(&config)));
     let tls = match (&config.sip.tls.cert, &config.sip.tls.key) {
@@ -260,7 +345,12 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     for (t, a) in &listeners.local {
         tracing::info!(transport = ?t, addr = %a, "SIP listening");
     }
-    tracing::info!(media = %media_ip, ports = %config.media.rtp_ports, workers = dp.workers, backend = "socket", recordings = %dp.recordings_dir.display(), "mediafork recording server started");
+    let backend_name = match &media {
+        Media::Socket(_) => "socket".to_string(),
+        #[cfg(feature = "dpdk")]
+        Media::Dpdk { backend, .. } => format!("dpdk:{}", backend.port_name()),
+    };
+    tracing::info!(media = %media_ip, ports = %config.media.rtp_ports, workers = dp.workers, backend = %backend_name, recordings = %dp.recordings_dir.display(), "mediafork recording server started");
     // A line tests and operators can wait for.
     println!(
         "mediafork: ready: sip {} media {} ports {}",
@@ -295,6 +385,18 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         .map_err(|_| ServerError("engine still in use at shutdown".into()))?;
     for e in engine.shutdown() {
         log_closed(&e);
+    }
+    // The workers are gone: now the DPDK port can stop and the EAL end.
+    match media {
+        Media::Socket(backend) => drop(backend),
+        #[cfg(feature = "dpdk")]
+        Media::Dpdk { backend, stats } => {
+            drop(stats);
+            if let Some(c) = backend.latest_counters() {
+                tracing::info!(port = %c.port, ipackets = c.ipackets, imissed = c.imissed, ierrors = c.ierrors, rx_nombuf = c.rx_nombuf, "DPDK port totals");
+            }
+            drop(backend);
+        }
     }
     tracing::info!("mediafork stopped");
     result
@@ -335,7 +437,9 @@ async fn event_loop(
         tokio::select! {
             m = rx.recv() => {
                 let Some(m) = m else { break };
-                on_inbound(&mut txns, &sender, m).await;
+                if let Some(resp) = on_inbound(&mut txns, &sender, m).await {
+                    recorder.on_response(&resp);
+                }
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             _ = sigterm.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGTERM")),
@@ -470,7 +574,8 @@ fn begin_drain(recorder: &mut Recorder, grace: Duration, why: &str) -> Instant {
 /// Parse and hand a message to the transaction layer; answer what cannot
 /// be parsed with a 400 naming the problem, when there is enough of a
 /// request to answer.
-async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) {
+/// Responses (to our own BYEs) are handed back to the caller.
+async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) -> Option<SipMessage> {
     let now = Instant::now();
     match SipMessage::parse(&m.bytes) {
         Ok(msg) if msg.is_request() => {
@@ -478,7 +583,7 @@ async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) 
                 tracing::debug!(error = %e, "request not matchable");
             }
         }
-        Ok(_) => {} // responses to our BYEs: nothing to do
+        Ok(resp) => return Some(resp),
         Err(e) => {
             let limits = crate::sip::ParseLimits::default();
             match SipMessage::parse_unvalidated(&m.bytes, &limits) {
@@ -499,4 +604,5 @@ async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) 
             }
         }
     }
+    None
 }
