@@ -263,18 +263,26 @@ impl DpdkBackend {
             rss_hf: Some(rss_ip_udp()),
             promiscuous: true,
         };
-        let port_err = |error: DpdkError| DpdkSetupError::Port {
-            port: opts.port.clone(),
-            error: Box::new(error),
-            extra: if host.euid != 0 {
-                format!(
+        let port_err = |error: DpdkError| {
+            let mut extra = String::new();
+            if matches!(error, DpdkError::PortNotFound { .. }) {
+                extra.push_str(
+                    " (mediafork passes dpdk.eal_args to the EAL; replay: --eal-args, which \
+                     --pcap completes with its own net_pcap vdev)",
+                );
+            }
+            if host.euid != 0 {
+                extra.push_str(&format!(
                     " (this process runs as uid {}: NICs and raw-socket vdevs such as \
                      net_af_packet need root)",
                     host.euid
-                )
-            } else {
-                String::new()
-            },
+                ));
+            }
+            DpdkSetupError::Port {
+                port: opts.port.clone(),
+                error: Box::new(error),
+                extra,
+            }
         };
         let mut port = Port::configure_with(spec, &config, &pool).map_err(port_err)?;
         port.start().map_err(port_err)?;
@@ -565,11 +573,25 @@ fn register_current_thread(eal: &Eal) {
 pub struct DpdkSource {
     rxq: RxQueue,
     eal: Eal,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl DpdkSource {
     fn new(rxq: RxQueue, eal: Eal) -> DpdkSource {
-        DpdkSource { rxq, eal }
+        DpdkSource {
+            rxq,
+            eal,
+            stop: None,
+        }
+    }
+
+    /// Stop receiving once `stop` is set (the engine's stop flag): a worker
+    /// checks that flag only when a poll comes back empty, which a busy NIC
+    /// never does, so without this a loaded recorder would not shut down.
+    /// Frames still in the NIC's ring are left there.
+    pub fn with_stop(mut self, stop: Arc<AtomicBool>) -> DpdkSource {
+        self.stop = Some(stop);
+        self
     }
 
     /// Wrap a queue taken by the caller (tests, benchmarks).
@@ -600,6 +622,13 @@ impl std::fmt::Debug for DpdkSource {
 impl PacketSource for DpdkSource {
     #[inline]
     fn poll_burst<F: FnMut(&[RxPacket<'_>])>(&mut self, sink: F) -> usize {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+        {
+            return 0;
+        }
         if LCORE.with(|l| matches!(*l.borrow(), Lcore::NotTried)) {
             register_current_thread(&self.eal);
         }

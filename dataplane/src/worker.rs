@@ -360,10 +360,13 @@ impl WorkerCore {
                 }
             });
             self.service();
+            // Checked on every iteration, not only when idle: a port under
+            // constant traffic must still stop. One load per burst; the
+            // service() after the loop takes commands sent just before stop.
+            if stop.load(Ordering::Acquire) && self.pending.is_empty() {
+                break;
+            }
             if n == 0 {
-                if stop.load(Ordering::Acquire) && self.pending.is_empty() {
-                    break;
-                }
                 // Poll-mode cores spin; after a long idle stretch, back off
                 // briefly so a quiet recorder does not burn a core.
                 empty = empty.saturating_add(1);

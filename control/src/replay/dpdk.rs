@@ -22,6 +22,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use mediafork_dataplane::capture::{CaptureReader, LinkType};
 use mediafork_dataplane::config::DataplaneConfig;
 use mediafork_dataplane::source::PacketSource;
 
@@ -177,12 +178,35 @@ impl Input for DpdkInput {
     }
 }
 
+/// What net_pcap cannot be given. Its own complaint about a bad file is a
+/// log line and a missing port, so the header is read here to fail as the
+/// plain replay does; and it hands DPDK the captured bytes as they are,
+/// which the workers take for Ethernet frames.
+fn check_capture(file: &std::path::Path) -> Result<(), ReplayError> {
+    let mut reader = CaptureReader::open(file)?;
+    if let Some(Ok(pkt)) = reader.next_packet() {
+        if pkt.link != LinkType::Ethernet {
+            return Err(DpdkSetupError::Invalid(format!(
+                "{}: link type {:?}: only Ethernet captures can go through DPDK's net_pcap; \
+                 replay this one with --backend file",
+                file.display(),
+                pkt.link
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Replay frames received on a DPDK port (see the module documentation).
 pub fn replay_dpdk(
     opts: &DpdkReplay,
     config: DataplaneConfig,
 ) -> Result<ReplaySummary, ReplayError> {
     let (eal_args, port, own_prefix) = opts.plan()?;
+    if let Some(file) = &opts.pcap {
+        check_capture(file)?;
+    }
     // Declared first so it is dropped last, after the EAL is cleaned up.
     let _runtime_dir = own_prefix.map(RuntimeDirGuard::new);
     let (backend, mut sources) = DpdkBackend::start(&DpdkOptions {

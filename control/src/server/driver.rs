@@ -248,6 +248,12 @@ fn start_media(
             let opts = dpdk_options(config)?;
             let (backend, sources) = DpdkBackend::start(&opts)
                 .map_err(|e| ServerError(format!("--backend dpdk: {e}")))?;
+            // Workers stop on an empty poll; a busy NIC never gives one.
+            let stop = engine.shared().stop.clone();
+            let sources: Vec<_> = sources
+                .into_iter()
+                .map(|s| s.with_stop(stop.clone()))
+                .collect();
             engine.spawn_workers(cores, sources).map_err(err)?;
             let stats = backend
                 .spawn_stats_logger(STATS_INTERVAL)
@@ -290,6 +296,13 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         tracing::error!("recovery: {p}");
     }
 
+    if config.media.backend == Backend::Dpdk && config.media.address == MediaAddr::Auto {
+        tracing::warn!(
+            media = %media_ip,
+            "media.address is \"auto\", taken from a kernel interface: with the DPDK backend set \
+             it to the address the DPDK port receives media on (docs/dpdk.md)"
+        );
+    }
     let (engine, cores) = Engine::start(dp.clone()).map_err(err)?;
     let (media, receivers) = match start_media(&config, &engine, cores, dp.workers) {
         Ok(m) => m,
@@ -575,7 +588,11 @@ fn begin_drain(recorder: &mut Recorder, grace: Duration, why: &str) -> Instant {
 /// be parsed with a 400 naming the problem, when there is enough of a
 /// request to answer.
 /// Responses (to our own BYEs) are handed back to the caller.
-async fn on_inbound(txns: &mut ServerTransactions, sender: &Sender, m: Inbound) -> Option<SipMessage> {
+async fn on_inbound(
+    txns: &mut ServerTransactions,
+    sender: &Sender,
+    m: Inbound,
+) -> Option<SipMessage> {
     let now = Instant::now();
     match SipMessage::parse(&m.bytes) {
         Ok(msg) if msg.is_request() => {
