@@ -315,7 +315,10 @@ fn cucm_two_invites_make_one_recording_with_near_end_as_track_0() {
     assert_eq!(t0["label"], "near", "{meta:#}");
     assert_eq!(t1["label"], "far", "{meta:#}");
     assert_eq!(tracks[0]["index"], 0, "tracks are listed by index");
-    assert!(meta["extensions"]["cucm"].get("stream").is_none(), "{meta:#}");
+    assert!(
+        meta["extensions"]["cucm"].get("stream").is_none(),
+        "{meta:#}"
+    );
     assert_track_exact(&dir, t0, &streams[0], 0, Law::Ulaw, "PCMU");
     assert_track_exact(&dir, t1, &streams[1], 0, Law::Ulaw, "PCMU");
     let cucm = &meta["extensions"]["cucm"];
