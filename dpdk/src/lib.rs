@@ -38,6 +38,7 @@ mod error;
 mod mempool;
 mod port;
 mod queue;
+pub mod testing;
 
 pub use eal::{version, Eal, LcoreRegistration};
 pub use error::DpdkError;

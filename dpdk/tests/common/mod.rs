@@ -5,63 +5,9 @@
 //! under `cargo nextest`, which also runs every test in its own process).
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// A unique `--file-prefix` for one test, whose runtime folder
-/// (`/var/run/dpdk/PREFIX` as root) is removed when the guard drops, also
-/// when the test fails. Create it before the `Eal` so it drops after.
-pub struct RuntimeDir {
-    pub prefix: String,
-}
-
-impl RuntimeDir {
-    pub fn new(test: &str) -> RuntimeDir {
-        RuntimeDir {
-            prefix: format!("mf-test-{test}-{}", std::process::id()),
-        }
-    }
-
-    /// Where DPDK may have put the folder: /var/run/dpdk as root, else
-    /// $XDG_RUNTIME_DIR/dpdk or /tmp/dpdk.
-    pub fn candidates(&self) -> Vec<PathBuf> {
-        let mut dirs = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
-        if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
-            dirs.push(Path::new(&xdg).join("dpdk"));
-        }
-        dirs.into_iter().map(|d| d.join(&self.prefix)).collect()
-    }
-
-    /// EAL options for a test: no hugepages, no PCI scan, 256 MB of ordinary
-    /// memory, lcore 0 allowed on every CPU (so parallel test processes are
-    /// not all pinned to CPU 0), no telemetry socket, this test's prefix,
-    /// then `extra` (typically --vdev=...).
-    pub fn eal_args(&self, extra: &[&str]) -> Vec<String> {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut args: Vec<String> = [
-            "--no-huge",
-            "--no-pci",
-            "-m",
-            "256",
-            "--no-telemetry",
-            "--log-level=lib.eal:notice",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.push(format!("--lcores=0@(0-{})", cpus - 1));
-        args.push(format!("--file-prefix={}", self.prefix));
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
-    }
-}
-
-impl Drop for RuntimeDir {
-    fn drop(&mut self) {
-        for dir in self.candidates() {
-            let _ = std::fs::remove_dir_all(dir);
-        }
-    }
-}
+pub use mediafork_dpdk::testing::RuntimeDir;
 
 /// A 214-byte Ethernet/IPv4/UDP/RTP frame (a 20 ms G.711 packet) from
 /// 10.0.0.1:`src_port` to 10.0.0.2:40000, RTP sequence `seq`, payload bytes
