@@ -91,3 +91,50 @@ pub fn tool(name: &str, args: &[&str]) -> Output {
         panic!("{name} is needed by this test ({e}); install it: apt-get install -y sox tshark")
     })
 }
+
+/// The 20 ms blocks of a track's WAV (checked to be 16-bit PCM mono
+/// 8 kHz), as packet pattern indices or silence.
+pub fn wav_blocks(
+    dir: &Path,
+    track: &Value,
+    law: mediafork_testkit::payload::Law,
+) -> Vec<mediafork_testkit::payload::Block> {
+    let file = track["file"].as_str().expect("track file");
+    let wav = mediafork_testkit::wav::read_wav(dir.join(file)).expect("readable WAV");
+    assert_eq!(
+        (
+            wav.format_tag,
+            wav.channels,
+            wav.sample_rate,
+            wav.bits_per_sample
+        ),
+        (1, 1, 8000, 16),
+        "{file}: 16-bit PCM mono 8 kHz"
+    );
+    wav.pattern_blocks(160, law).expect("PCM samples")
+}
+
+/// Send SIGTERM to `child` and wait for it to exit, at most `timeout`;
+/// returns its exit code. Panics with `what` if it does not stop in time.
+pub fn sigterm_and_wait(
+    child: &mut std::process::Child,
+    timeout: std::time::Duration,
+    what: &str,
+) -> Option<i32> {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(ok.success(), "kill -TERM failed");
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            return s.code();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what} did not stop within {timeout:?} of SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

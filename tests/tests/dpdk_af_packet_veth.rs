@@ -309,23 +309,7 @@ fn dpdk_af_packet_veth_live_siprec_call() {
     };
 
     // A clean stop: SIGTERM, exit 0, port counters in the log.
-    let pid = server.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let code = loop {
-        if let Some(s) = server.0.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mediafork did not stop after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = mediafork_e2e::sigterm_and_wait(&mut server.0, Duration::from_secs(20), "mediafork");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(code, Some(0), "mediafork exit status; its log:\n{log}");
 

@@ -7,7 +7,7 @@ mod dpdk_common;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use dpdk_common::{require_dpdk_binary, require_root, RuntimeDir};
 use mediafork_e2e::mediafork_bin;
@@ -83,23 +83,11 @@ fn dpdk_run_stops_on_sigterm_under_constant_traffic() {
         std::fs::read_to_string(&log_path).unwrap_or_default()
     );
     std::thread::sleep(Duration::from_millis(500));
-    let pid = server.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let code = loop {
-        if let Some(s) = server.0.try_wait().unwrap() {
-            break s.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "mediafork did not stop within 15 s of SIGTERM while its port kept receiving"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let code = mediafork_e2e::sigterm_and_wait(
+        &mut server.0,
+        Duration::from_secs(15),
+        "mediafork (its port kept receiving)",
+    );
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(code, Some(0), "{log}");
     let totals = log

@@ -4,33 +4,18 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use mediafork_e2e::{mediafork, metas, replay, tool, track};
+use mediafork_e2e::{mediafork, metas, replay, tool, track, wav_blocks};
 use mediafork_testkit::capture_builder::Capture;
 use mediafork_testkit::frame::{self, FrameSpec};
 use mediafork_testkit::payload::{Block, Law};
 use mediafork_testkit::sip::{self as tsip, CallSpec, CucmRecording, CucmStream, Vendor};
 use mediafork_testkit::stream::{generate, Impairments, StreamSpec, DEFAULT_START_NS};
-use mediafork_testkit::wav::read_wav;
 use serde_json::Value;
 
 const MS: u64 = 1_000_000;
 
 fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
-}
-
-fn blocks(dir: &Path, t: &Value, law: Law) -> Vec<Block> {
-    let wav = read_wav(dir.join(t["file"].as_str().unwrap())).unwrap();
-    assert_eq!(
-        (
-            wav.format_tag,
-            wav.channels,
-            wav.sample_rate,
-            wav.bits_per_sample
-        ),
-        (1, 1, 8000, 16)
-    );
-    wav.pattern_blocks(160, law).unwrap()
 }
 
 /// Write `cap` (sorted by time) as a pcap under `dir` and replay it into
@@ -117,7 +102,7 @@ fn siprec_call_gives_two_exact_tracks_playable_by_sox() {
         assert_eq!(t["samples"], 250 * 160);
         assert_eq!(t["first_seq"], 0);
         assert_eq!(t["last_seq"], 249);
-        let b = blocks(dir, t, Law::Ulaw);
+        let b = wav_blocks(dir, t, Law::Ulaw);
         assert_eq!(b.len(), 250);
         assert!(
             b.iter()
@@ -189,7 +174,7 @@ fn loss_duplicates_and_reordering_are_counted_and_placed() {
         100 * 160,
         "timeline spans every timestamp, lost ones as silence"
     );
-    let b = blocks(dir, t, Law::Ulaw);
+    let b = wav_blocks(dir, t, Law::Ulaw);
     for (i, blk) in b.iter().enumerate() {
         let want = if [10, 11, 50].contains(&i) {
             Block::Silence
@@ -231,7 +216,7 @@ fn reordering_beyond_the_window_is_late_and_silent() {
     assert_eq!(t["reordered"], 1);
     assert_eq!(t["late"], 1);
     assert_eq!(t["samples"], 100 * 160);
-    assert_eq!(blocks(dir, t, Law::Ulaw)[30], Block::Silence);
+    assert_eq!(wav_blocks(dir, t, Law::Ulaw)[30], Block::Silence);
 }
 
 #[test]
@@ -283,7 +268,7 @@ fn sequence_wraparound_and_alaw_dynamic_payload_type() {
     assert_eq!(t["packets"], 99);
     assert_eq!(t["lost"], 1);
     assert_eq!(t["samples"], 100 * 160);
-    let b = blocks(dir, t, Law::Alaw);
+    let b = wav_blocks(dir, t, Law::Alaw);
     assert_eq!(b[36], Block::Silence);
     assert_eq!(b[37], Block::Packet(37));
     // The capture ended without BYE: still closed, and says so.
@@ -373,7 +358,7 @@ fn ssrc_change_on_a_signalled_track_is_a_new_segment() {
     assert_eq!(segs[1]["reason"], "ssrc_change");
     assert_eq!(segs[1]["ssrc"], 0xBEEF);
     assert_eq!(segs[1]["start_sample"], 60 * 160);
-    let b = blocks(dir, t, Law::Ulaw);
+    let b = wav_blocks(dir, t, Law::Ulaw);
     assert!(
         b.iter()
             .enumerate()
@@ -406,7 +391,7 @@ fn vlans_qinq_and_ipv6_without_signalling() {
         let t = &meta["tracks"][0];
         assert_eq!(t["packets"], 50, "{meta:#}");
         assert_eq!(t["samples"], 50 * 160);
-        let b = blocks(dir, t, Law::Ulaw);
+        let b = wav_blocks(dir, t, Law::Ulaw);
         assert!(b
             .iter()
             .enumerate()

@@ -48,15 +48,7 @@ impl Server {
 
     /// SIGTERM and wait; returns the exit code.
     fn stop(mut self) -> Option<i32> {
-        self.signal("-TERM");
-        for _ in 0..200 {
-            if let Some(s) = self.child.try_wait().expect("wait") {
-                return s.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        panic!("mediafork did not stop within 10 s of SIGTERM");
+        mediafork_e2e::sigterm_and_wait(&mut self.child, Duration::from_secs(10), "mediafork")
     }
 }
 

@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use mediafork_e2e::server::{
     sdp_media, send_rtp, simple_sdp, RtpStream, Server, ServerOptions, SipText, Slot,
 };
-use mediafork_e2e::{tool, track};
+use mediafork_e2e::{tool, track, wav_blocks};
 use mediafork_testkit::payload::{Block, Law};
-use mediafork_testkit::wav::read_wav;
 use serde_json::Value;
 
 // One slot (block of ports) per test; see `Slot`.
@@ -60,22 +59,6 @@ fn send_within_window(
     );
 }
 
-/// The 20 ms blocks of a track's WAV, after checking the format.
-fn blocks(dir: &Path, t: &Value, law: Law) -> Vec<Block> {
-    let wav = read_wav(dir.join(t["file"].as_str().unwrap())).unwrap();
-    assert_eq!(
-        (
-            wav.format_tag,
-            wav.channels,
-            wav.sample_rate,
-            wav.bits_per_sample
-        ),
-        (1, 1, 8000, 16),
-        "16-bit PCM mono 8 kHz"
-    );
-    wav.pattern_blocks(160, law).unwrap()
-}
-
 /// Track `t` holds exactly `packets` packets of stream `s`, pattern
 /// indices `first..first+packets`, nothing lost and no gap.
 fn assert_track_exact(dir: &Path, t: &Value, s: &RtpStream, first: u32, law: Law, codec: &str) {
@@ -96,7 +79,12 @@ fn assert_track_exact(dir: &Path, t: &Value, s: &RtpStream, first: u32, law: Law
     let want: Vec<Block> = (first..first + packets)
         .map(|i| Block::Packet(i % 200))
         .collect();
-    assert_eq!(blocks(dir, t, law), want, "audio of track {}", t["label"]);
+    assert_eq!(
+        wav_blocks(dir, t, law),
+        want,
+        "audio of track {}",
+        t["label"]
+    );
 }
 
 /// Closed cleanly: ended_at present, complete, ended by `why`.
