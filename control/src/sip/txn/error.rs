@@ -35,3 +35,12 @@ pub enum RespondError {
     #[error("{0} has already sent a final response")]
     FinalAlreadySent(TxnId),
 }
+
+/// The status code of a response the TU wants sent: 100–699, or why not.
+pub(crate) fn response_status(response: &crate::sip::SipMessage) -> Result<u16, RespondError> {
+    let code = response.status().ok_or(RespondError::NotAResponse)?;
+    if !(100..=699).contains(&code) {
+        return Err(RespondError::InvalidStatus(code));
+    }
+    Ok(code)
+}

@@ -183,10 +183,7 @@ impl InviteTxn {
         response: &SipMessage,
         out: &mut Outbox,
     ) -> Result<(), RespondError> {
-        let code = response.status().ok_or(RespondError::NotAResponse)?;
-        if !(100..=699).contains(&code) {
-            return Err(RespondError::InvalidStatus(code));
-        }
+        let code = super::error::response_status(response)?;
         match (self.state, code) {
             (State::Proceeding, 100..=199) => {
                 self.trying_at = None;

@@ -88,10 +88,7 @@ impl NonInviteTxn {
         response: &SipMessage,
         out: &mut Outbox,
     ) -> Result<(), RespondError> {
-        let code = response.status().ok_or(RespondError::NotAResponse)?;
-        if !(100..=699).contains(&code) {
-            return Err(RespondError::InvalidStatus(code));
-        }
+        let code = super::error::response_status(response)?;
         if !matches!(self.state, State::Trying | State::Proceeding) {
             return Err(RespondError::FinalAlreadySent(self.id));
         }
