@@ -451,7 +451,7 @@ async fn event_loop(
             m = rx.recv() => {
                 let Some(m) = m else { break };
                 if let Some(resp) = on_inbound(&mut txns, &sender, m).await {
-                    recorder.on_response(&resp);
+                    recorder.on_response(Instant::now(), &resp);
                 }
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}

@@ -95,16 +95,22 @@ struct Dialog {
     /// Transport of the dialog (`UDP`, `TCP`, `TLS`), for our own requests' Via.
     via_transport: String,
     refreshed_at: Instant,
+    /// We are the refresher (RFC 4028 §9) and the SRC allows UPDATE: we
+    /// refresh at half the interval.
+    we_refresh: bool,
+    refresh_in_flight: bool,
     local_cseq: u32,
     cucm_near_end: Option<bool>,
 }
 
-/// A BYE we sent, retransmitted over UDP until answered (RFC 3261
-/// §17.1.2.2: T1 doubling to T2, given up after 64·T1).
-struct PendingBye {
+/// A request we sent (BYE on expiry, UPDATE to refresh the session),
+/// retransmitted over UDP until answered (RFC 3261 §17.1.2.2: T1 doubling
+/// to T2, given up after 64·T1).
+struct PendingRequest {
     out: Outbound,
     call_id: String,
     cseq: u32,
+    method: Method,
     next: Instant,
     interval: Duration,
     give_up: Instant,
@@ -136,7 +142,7 @@ pub struct Recorder {
     dialogs: HashMap<String, Dialog>,
     recordings: HashMap<String, Recording>,
     draining: bool,
-    pending_byes: Vec<PendingBye>,
+    pending: Vec<PendingRequest>,
     next_session: u64,
     counters: RecorderCounters,
 }
@@ -174,7 +180,7 @@ impl Recorder {
             dialogs: HashMap::new(),
             recordings: HashMap::new(),
             draining: false,
-            pending_byes: Vec::new(),
+            pending: Vec::new(),
             next_session: seed / 1000,
             counters: RecorderCounters::default(),
         }
@@ -402,6 +408,8 @@ impl Recorder {
             session_interval: interval,
             via_transport: via_transport(req),
             refreshed_at: now,
+            we_refresh: interval.is_some_and(|n| n.we_refresh()) && allows_update(req),
+            refresh_in_flight: false,
             local_cseq: 1,
             cucm_near_end: near,
         };
@@ -785,62 +793,140 @@ impl Recorder {
         }
     }
 
-    /// Earliest session-timer deadline or BYE retransmission.
+    /// Earliest session-timer deadline, refresh or retransmission.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let byes = self.pending_byes.iter().map(|b| b.next);
-        self.dialogs.values().filter_map(expiry).chain(byes).min()
+        let resend = self.pending.iter().map(|b| b.next);
+        let refresh = self.dialogs.values().filter_map(refresh_due);
+        self.dialogs
+            .values()
+            .filter_map(expiry)
+            .chain(resend)
+            .chain(refresh)
+            .min()
     }
 
-    /// A response the transport received: one to a BYE of ours stops its
-    /// retransmission.
-    pub fn on_response(&mut self, resp: &SipMessage) {
-        let (Ok(call_id), Ok((cseq, method))) = (resp.call_id(), resp.cseq()) else {
+    /// A response the transport received, to a BYE or UPDATE of ours.
+    pub fn on_response(&mut self, now: Instant, resp: &SipMessage) {
+        let (Ok(call_id), Ok((cseq, _)), Some(code)) = (resp.call_id(), resp.cseq(), resp.status())
+        else {
             return;
         };
-        if method == Method::Bye && resp.status().is_some_and(|c| c >= 200) {
-            self.pending_byes
-                .retain(|b| !(b.call_id == call_id && b.cseq == cseq));
+        if code < 200 {
+            return;
+        }
+        let Some(i) = self
+            .pending
+            .iter()
+            .position(|p| p.call_id == call_id && p.cseq == cseq)
+        else {
+            return;
+        };
+        let req = self.pending.remove(i);
+        if req.method != Method::Update {
+            return;
+        }
+        let call_id = call_id.to_string();
+        let Some(d) = self.dialogs.get_mut(&call_id) else {
+            return;
+        };
+        d.refresh_in_flight = false;
+        match code {
+            200..=299 => d.refreshed_at = now,
+            // RFC 4028 §10: the session is gone.
+            408 | 481 => self.end_dialog(now, &call_id, "session_refresh_failed"),
+            // The SRC refused UPDATE: stop refreshing; its own timer decides.
+            _ => d.we_refresh = false,
         }
     }
 
-    /// End dialogs whose session timer expired (the SBC died without BYE):
-    /// close the recording cleanly and send the SRC a BYE (RFC 4028 §10).
+    fn send_tracked(
+        &mut self,
+        now: Instant,
+        out: Outbound,
+        call_id: &str,
+        cseq: u32,
+        method: Method,
+    ) -> Outbound {
+        let reliable = out.reliable_conn.is_some();
+        self.pending.push(PendingRequest {
+            out: out.clone(),
+            call_id: call_id.to_string(),
+            cseq,
+            method,
+            // Reliable transports retransmit themselves; we only wait.
+            next: if reliable { now + T1 * 64 } else { now + T1 },
+            interval: T1,
+            give_up: now + T1 * 64,
+        });
+        out
+    }
+
+    /// Session-timer work: resend unanswered requests, refresh the sessions
+    /// we refresh, and end those whose timer expired (the SBC died without
+    /// BYE): close the recording cleanly and send the SRC a BYE (RFC 4028 §10).
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Outbound> {
+        let mut out = Vec::new();
+        // Unanswered refreshes: the session is as good as gone.
+        let failed: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|p| p.give_up <= now && p.method == Method::Update)
+            .map(|p| p.call_id.clone())
+            .collect();
+        self.pending.retain(|p| p.give_up > now);
+        for call_id in failed {
+            self.end_dialog(now, &call_id, "session_refresh_failed");
+        }
+        for p in &mut self.pending {
+            if p.next <= now && p.out.reliable_conn.is_none() {
+                out.push(p.out.clone());
+                p.interval = (p.interval * 2).min(T2);
+                p.next = now + p.interval;
+            }
+        }
+        let due: Vec<String> = self
+            .dialogs
+            .iter()
+            .filter(|(_, d)| refresh_due(d).is_some_and(|t| t <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for call_id in due {
+            let Some(d) = self.dialogs.get_mut(&call_id) else {
+                continue;
+            };
+            d.local_cseq += 1;
+            d.refresh_in_flight = true;
+            let interval = d.session_interval.map_or(0, |n| n.interval.as_secs());
+            let extra =
+                format!("Session-Expires: {interval};refresher=uas\r\nSupported: timer\r\n");
+            let (cseq, to, conn) = (d.local_cseq, d.peer, d.conn);
+            if let Some(request) = in_dialog_request("UPDATE", &extra, &call_id, d, &self.config) {
+                let o = Outbound {
+                    to,
+                    request,
+                    reliable_conn: conn,
+                };
+                out.push(self.send_tracked(now, o, &call_id, cseq, Method::Update));
+            }
+        }
         let expired: Vec<String> = self
             .dialogs
             .iter()
             .filter(|(_, d)| expiry(d).is_some_and(|t| t <= now))
             .map(|(k, _)| k.clone())
             .collect();
-        let mut out = Vec::new();
-        self.pending_byes.retain(|b| b.give_up > now);
-        for b in &mut self.pending_byes {
-            if b.next <= now {
-                out.push(b.out.clone());
-                b.interval = (b.interval * 2).min(T2);
-                b.next = now + b.interval;
-            }
-        }
         for call_id in expired {
             if let Some(d) = self.dialogs.get_mut(&call_id) {
                 d.local_cseq += 1;
-                if let Some(request) = bye_for(&call_id, d, &self.config) {
+                let extra = "Reason: SIP;cause=408;text=\"session timer expired\"\r\n";
+                let (cseq, to, conn) = (d.local_cseq, d.peer, d.conn);
+                if let Some(request) = in_dialog_request("BYE", extra, &call_id, d, &self.config) {
                     let o = Outbound {
-                        to: d.peer,
+                        to,
                         request,
-                        reliable_conn: d.conn,
+                        reliable_conn: conn,
                     };
-                    if o.reliable_conn.is_none() {
-                        self.pending_byes.push(PendingBye {
-                            out: o.clone(),
-                            call_id: call_id.clone(),
-                            cseq: d.local_cseq,
-                            next: now + T1,
-                            interval: T1,
-                            give_up: now + T1 * 64,
-                        });
-                    }
-                    out.push(o);
+                    out.push(self.send_tracked(now, o, &call_id, cseq, Method::Bye));
                 }
             }
             self.counters.session_expired += 1;
@@ -916,13 +1002,36 @@ fn sanitize_reason(s: &str) -> String {
         .collect()
 }
 
-fn bye_for(call_id: &str, d: &Dialog, cfg: &RecorderConfig) -> Option<SipMessage> {
-    // In-dialog request from the UAS side: From is our To, To is their From.
+/// When we next refresh a session we are the refresher of (RFC 4028 §7.2:
+/// at half the interval).
+fn refresh_due(d: &Dialog) -> Option<Instant> {
+    if !d.we_refresh || d.refresh_in_flight {
+        return None;
+    }
+    Some(d.refreshed_at + d.session_interval?.interval / 2)
+}
+
+/// Whether the SRC's INVITE says it accepts UPDATE (our refresh request).
+fn allows_update(req: &SipMessage) -> bool {
+    req.header_list("Allow")
+        .iter()
+        .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"))
+}
+
+/// An in-dialog request from the UAS side (From is our To, To is their
+/// From), with `extra` header lines.
+fn in_dialog_request(
+    method: &str,
+    extra: &str,
+    call_id: &str,
+    d: &Dialog,
+    cfg: &RecorderConfig,
+) -> Option<SipMessage> {
     let branch = format!("z9hG4bK{}", new_tag());
     let text = format!(
-        "BYE {target} SIP/2.0\r\nVia: SIP/2.0/{transport} {contact};branch={branch}\r\nMax-Forwards: 70\r\n\
-         From: {from};tag={ltag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} BYE\r\n\
-         Reason: SIP;cause=408;text=\"session timer expired\"\r\nUser-Agent: {ua}\r\nContent-Length: 0\r\n\r\n",
+        "{method} {target} SIP/2.0\r\nVia: SIP/2.0/{transport} {contact};branch={branch}\r\nMax-Forwards: 70\r\n\
+         From: {from};tag={ltag}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {method}\r\n\
+         {extra}User-Agent: {ua}\r\nContent-Length: 0\r\n\r\n",
         target = d.remote_target,
         transport = d.via_transport,
         contact = cfg.contact,
@@ -1224,9 +1333,43 @@ mod tests {
             .handle_timeout(t + Duration::from_millis(1000))
             .is_empty());
         let ok = SipMessage::response(&out[0].request, 200, "OK");
-        rec.on_response(&ok);
+        rec.on_response(t, &ok);
         assert!(rec.handle_timeout(t + Duration::from_secs(5)).is_empty());
         assert_eq!(rec.poll_timeout(), None);
+    }
+
+    #[test]
+    fn as_refresher_we_send_update_at_half_the_interval() {
+        let (mut rec, _log, _e) = recorder();
+        let now = Instant::now();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let extra = "Supported: timer\r\nAllow: INVITE, ACK, BYE, UPDATE\r\nSession-Expires: 120;refresher=uas\r\n";
+        let ok = rec
+            .on_request(now, &invite("r", 1, None, TWO, extra), peer, None)
+            .unwrap();
+        assert_eq!(ok.header("Session-Expires"), Some("120;refresher=uas"));
+        assert!(
+            ok.header("Require").is_none(),
+            "no Require: timer when we refresh"
+        );
+        assert_eq!(rec.poll_timeout(), Some(now + Duration::from_secs(60)));
+        let out = rec.handle_timeout(now + Duration::from_secs(60));
+        assert_eq!(out.len(), 1);
+        let update = &out[0].request;
+        assert_eq!(update.method(), Some(&Method::Update));
+        assert_eq!(update.header("Session-Expires"), Some("120;refresher=uas"));
+        // Answered: the next refresh is half an interval later.
+        let t = now + Duration::from_secs(61);
+        rec.on_response(t, &SipMessage::response(update, 200, "OK"));
+        assert_eq!(rec.poll_timeout(), Some(t + Duration::from_secs(60)));
+        let out = rec.handle_timeout(t + Duration::from_secs(60));
+        assert_eq!(out.len(), 1);
+        // The SRC no longer knows the dialog: the recording ends.
+        rec.on_response(
+            t + Duration::from_secs(61),
+            &SipMessage::response(&out[0].request, 481, "Call/Transaction Does Not Exist"),
+        );
+        assert_eq!(rec.active_recordings(), 0);
     }
 
     #[test]
