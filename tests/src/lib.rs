@@ -138,3 +138,20 @@ pub fn sigterm_and_wait(
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Wait (at most `timeout`) for a spawned `mediafork run` to print its
+/// `mediafork: ready: ...` line on stdout (which must be piped); the line,
+/// or None if it never came. Later output keeps being drained.
+pub fn ready_line(child: &mut std::process::Child, timeout: std::time::Duration) -> Option<String> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().expect("stdout piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("mediafork: ready") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    rx.recv_timeout(timeout).ok()
+}

@@ -11,11 +11,9 @@
 //! each finished sipp run prints its messages, so a failure explains itself.
 //! Set `MEDIAFORK_E2E_KEEP=1` to keep the temporary directories.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mediafork_testkit::payload::pattern;
@@ -124,17 +122,7 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log_path).expect("log file"));
-        let mut child = cmd.spawn().expect("spawn mediafork run");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if line.starts_with("mediafork: ready") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
+        let child = cmd.spawn().expect("spawn mediafork run");
         let keep = std::env::var_os("MEDIAFORK_E2E_KEEP").is_some();
         let mut server = Server {
             child: Some(child),
@@ -154,9 +142,12 @@ impl Server {
                 Some(tmp)
             },
         };
-        match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(line) => server.ready_line = line,
-            Err(_) => {
+        match crate::ready_line(
+            server.child.as_mut().expect("spawned"),
+            Duration::from_secs(20),
+        ) {
+            Some(line) => server.ready_line = line,
+            None => {
                 let status = server.child.as_mut().unwrap().try_wait().ok().flatten();
                 panic!(
                     "mediafork run did not print its ready line (exit: {status:?}):\n{}",

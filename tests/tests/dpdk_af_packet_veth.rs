@@ -13,7 +13,6 @@
 mod dpdk_common;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -223,16 +222,7 @@ fn dpdk_af_packet_veth_live_siprec_call() {
             .spawn()
             .expect("spawn mediafork run in the recorder's namespace"),
     );
-    let stdout = server.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("mediafork: ready") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+    if mediafork_e2e::ready_line(&mut server.0, Duration::from_secs(30)).is_none() {
         panic!(
             "mediafork run --backend dpdk did not become ready; its log:\n{}",
             std::fs::read_to_string(&log_path).unwrap_or_default()

@@ -4,7 +4,6 @@
 
 mod dpdk_common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
@@ -68,17 +67,8 @@ fn dpdk_run_stops_on_sigterm_under_constant_traffic() {
             .spawn()
             .expect("spawn mediafork run"),
     );
-    let stdout = server.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("mediafork: ready") {
-                let _ = tx.send(());
-            }
-        }
-    });
     assert!(
-        rx.recv_timeout(Duration::from_secs(30)).is_ok(),
+        mediafork_e2e::ready_line(&mut server.0, Duration::from_secs(30)).is_some(),
         "not ready; log:\n{}",
         std::fs::read_to_string(&log_path).unwrap_or_default()
     );

@@ -24,16 +24,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn mediafork run");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if line.starts_with("mediafork: ready") {
-                    let _ = tx.send(());
-                }
-            }
-        });
-        rx.recv_timeout(Duration::from_secs(20))
+        mediafork_e2e::ready_line(&mut child, Duration::from_secs(20))
             .expect("mediafork run did not become ready");
         Server { child }
     }
