@@ -26,7 +26,9 @@ use serde::Serialize;
 pub const RX_DESC: u16 = 1024;
 
 /// How often `mediafork run` reads the port's counters.
-pub const STATS_INTERVAL: Duration = Duration::from_secs(10);
+pub const STATS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the counters are logged (metrics see every reading).
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// What the DPDK backend needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -358,8 +360,11 @@ impl DpdkBackend {
         let thread = std::thread::Builder::new()
             .name("mf-dpdk-stats".into())
             .spawn(move || {
+                // The reading last logged: logs compare against it, every
+                // LOG_INTERVAL, while metrics get every reading.
                 let mut prev: Option<DpdkCounters> = None;
                 let mut next = Instant::now() + interval;
+                let mut next_log = Instant::now() + LOG_INTERVAL;
                 while !stop2.load(Ordering::Acquire) {
                     std::thread::sleep(Duration::from_millis(100));
                     if Instant::now() < next {
@@ -368,9 +373,12 @@ impl DpdkBackend {
                     next += interval;
                     match read_counters(&port) {
                         Ok(now) => {
-                            log_counters(prev.as_ref(), &now);
-                            *latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(now.clone());
-                            prev = Some(now);
+                            if Instant::now() >= next_log {
+                                next_log += LOG_INTERVAL;
+                                log_counters(prev.as_ref(), &now);
+                                prev = Some(now.clone());
+                            }
+                            *latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
                         }
                         Err(e) => tracing::warn!(error = %e, "reading the DPDK port's counters"),
                     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use mediafork_control::cli;
 use mediafork_control::config::{Backend, Config, Overrides};
 use mediafork_control::replay;
 use mediafork_control::server::driver::Reload;
@@ -29,7 +30,13 @@ const EXIT_PARTIAL: u8 = 3;
     long_version = LONG_VERSION,
     about = "Kernel-bypass call-recording capture engine for SIPREC and CUCM recording",
     long_about = "mediafork records calls that SBCs (Cisco CUBE, Oracle/Acme Packet, Ribbon) and CUCM fork to it: \
-                  one WAV per track plus meta.json per call.\n\nLogging: set MEDIAFORK_LOG (e.g. MEDIAFORK_LOG=debug)."
+                  one WAV per track plus meta.json per call.\n\nLogging: set MEDIAFORK_LOG (e.g. MEDIAFORK_LOG=debug).",
+    after_help = "The commands from `status` on talk to a running server's admin API \
+                  (--admin URL, or [admin] listen of --config FILE, else http://127.0.0.1:8960; \
+                  token from --token, MEDIAFORK_ADMIN_TOKEN or [admin] token). docs/admin-api.yaml \
+                  describes the API.\n\nExamples:\n  mediafork status\n  mediafork calls list\n  \
+                  mediafork pause CALL-ID --by call_id --who agent-7 --reason pci\n  \
+                  mediafork recordings list --since 1h\n  mediafork events --json"
 )]
 struct Cli {
     /// Log format on stderr.
@@ -71,6 +78,11 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    #[command(flatten)]
+    Admin(cli::args::AdminCommand),
+    /// Simulate SBCs: SIPREC calls with real-time RTP against a recorder
+    /// (mediafork or another), or the same traffic into a pcap file.
+    Loadgen(mediafork_loadgen::LoadgenArgs),
 }
 
 #[derive(Subcommand)]
@@ -313,11 +325,6 @@ fn run_server(a: RunArgs, log_format: LogFormat) -> anyhow::Result<ExitCode> {
     for w in config.warnings() {
         tracing::warn!("{w}");
     }
-    if config.metrics.listen.is_some() {
-        tracing::warn!(
-            "metrics.listen is set, but this version has no metrics endpoint yet; it is ignored"
-        );
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("mf-sip")
@@ -338,6 +345,43 @@ fn config_check(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `mediafork loadgen`: Ctrl-C or SIGTERM stops new calls and ends those up
+/// with BYE, then the summary is printed. Exit 0 when every call was
+/// answered and completed, 2 when some failed, 1 on an error.
+fn run_loadgen(args: &mediafork_loadgen::LoadgenArgs) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    // Signals through tokio: the one way to catch them without `unsafe`.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("mf-loadgen-signals".into())
+        .spawn(move || {
+            rt.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let Ok(mut term) = signal(SignalKind::terminate()) else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                eprintln!("loadgen: stopping: ending the calls that are up");
+                flag.store(true, Ordering::Release);
+            })
+        })?;
+    let summary = mediafork_loadgen::run_until(args, &stop)?;
+    mediafork_loadgen::print_summary(args, &summary);
+    Ok(if summary.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `run` sets up logging from its configuration (after loading it);
@@ -349,6 +393,9 @@ fn main() -> ExitCode {
         Command::Replay(a) => run_replay(a),
         Command::Run(a) => run_server(a, cli.log_format),
         Command::Config(ConfigCommand::Check { file }) => config_check(&file),
+        // Prints its own errors: its exit status says what kind of failure.
+        Command::Admin(cmd) => return ExitCode::from(cli::run(&cmd)),
+        Command::Loadgen(a) => run_loadgen(&a),
     };
     match result {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 //! open and close calls, add tracks and bind them to addresses. Every method
 //! here is slow-path; the workers never wait on any of it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
+use hdrhistogram::Histogram;
 
 use crate::codec::Codec;
 use crate::config::DataplaneConfig;
@@ -21,7 +22,8 @@ use crate::source::PacketSource;
 use crate::specs::{CallRef, TrackSpec, TrackTable, TracksExhausted};
 use crate::stats::{Counters, WorkerStats};
 use crate::worker::{WorkerCommand, WorkerCore};
-use crate::writer::{Writer, WriterCommand, WriterEvent};
+use crate::writer::stats::{RingOccupancy, WriterStats, WriterStatsSnapshot, MAX_LATENCY_NS};
+use crate::writer::{RecordingControl, Writer, WriterCommand, WriterEvent, WriterSinks};
 
 /// State the workers read: tables and counters. Everything in it is either
 /// read-mostly (tables) or written by exactly one thread (a worker's stats).
@@ -62,6 +64,8 @@ pub struct CallSetup {
     pub started_at_ns: u64,
     /// Write `call.pcap`; `None` follows the configuration.
     pub pcap: Option<bool>,
+    /// Record on demand: store nothing until [`RecordingControl::Start`].
+    pub start_stopped: bool,
 }
 
 /// A track to add to a call.
@@ -124,6 +128,8 @@ pub struct Engine {
     quarantine: Mutex<VecDeque<Quarantined>>,
     next_call: AtomicU64,
     next_writer: AtomicUsize,
+    writer_stats: Vec<Arc<WriterStats>>,
+    writer_latency: Arc<Mutex<Histogram<u64>>>,
 }
 
 impl Engine {
@@ -186,6 +192,13 @@ impl Engine {
             }
         }
         let (ev_tx, ev_rx) = crossbeam_channel::unbounded();
+        // Three significant digits: 1 µs resolution at 1 ms, 1 ms at 1 s.
+        let latency = Histogram::new_with_bounds(1, MAX_LATENCY_NS, 3)
+            .map_err(|e| EngineError::Config(format!("writer latency histogram: {e}")))?;
+        let writer_latency = Arc::new(Mutex::new(latency));
+        let writer_stats: Vec<Arc<WriterStats>> = (0..nwr)
+            .map(|_| Arc::new(WriterStats::new(nw, shared.config.ring_bytes)))
+            .collect();
         let mut writer_cmds = Vec::new();
         let mut writer_threads = Vec::new();
         let mut detached = Vec::new();
@@ -202,6 +215,10 @@ impl Engine {
                 ev_tx.clone(),
                 shared.config.reorder_window,
                 shared.config.flush_interval,
+                WriterSinks {
+                    stats: writer_stats[i].clone(),
+                    latency: writer_latency.clone(),
+                },
             );
             let h = std::thread::Builder::new()
                 .name(format!("mf-writer-{i}"))
@@ -228,6 +245,8 @@ impl Engine {
             quarantine: Mutex::new(VecDeque::new()),
             next_call: AtomicU64::new(1),
             next_writer: AtomicUsize::new(0),
+            writer_stats,
+            writer_latency,
         };
         Ok((engine, cores, detached))
     }
@@ -302,6 +321,7 @@ impl Engine {
             dir: dir.clone(),
             meta: Box::new(meta),
             pcap,
+            stopped_from: setup.start_stopped.then_some(setup.started_at_ns),
         });
         self.calls.lock().unwrap_or_else(|p| p.into_inner()).insert(
             call,
@@ -473,6 +493,56 @@ impl Engine {
         });
     }
 
+    /// Pause, resume, stop or start recording `handle` as of `at_ns` (wall
+    /// clock, ns since the epoch; capture time in replay). The writer
+    /// applies it to every record by arrival time, so packets still in
+    /// flight when this is called are treated by when they arrived. A
+    /// control that does not fit the state (Resume when not paused) is
+    /// logged and ignored. `by` and `reason` go into `meta.json`.
+    pub fn control(
+        &self,
+        handle: &CallHandle,
+        control: RecordingControl,
+        at_ns: u64,
+        by: Option<String>,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
+        self.check_open(handle)?;
+        let _ = self.writer_cmds[handle.writer].send(WriterCommand::Control {
+            call: handle.call,
+            control,
+            at_ns,
+            by,
+            reason,
+        });
+        Ok(())
+    }
+
+    /// Merge `tags` into the recording's `meta.json` tags; an empty value
+    /// removes its key.
+    pub fn tag(
+        &self,
+        handle: &CallHandle,
+        tags: BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        self.check_open(handle)?;
+        self.update_call(handle, move |m| m.merge_tags(tags));
+        Ok(())
+    }
+
+    fn check_open(&self, handle: &CallHandle) -> Result<(), EngineError> {
+        if self
+            .calls
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(&handle.call)
+        {
+            Ok(())
+        } else {
+            Err(EngineError::UnknownCall(handle.call))
+        }
+    }
+
     /// End the call: its ports stop matching at once, every worker hands in
     /// its account of the tracks, and the writer closes the files.
     pub fn end_call(&self, handle: &CallHandle, ended_at_ns: u64) -> Result<(), EngineError> {
@@ -568,6 +638,42 @@ impl Engine {
             .collect()
     }
 
+    /// Each writer's counters, as published at its last loop (at most a
+    /// few ms old).
+    pub fn writer_stats(&self) -> Vec<WriterStatsSnapshot> {
+        self.writer_stats
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.snapshot(i))
+            .collect()
+    }
+
+    /// Writer latency since the last call, in ns: for each audio record
+    /// the writer kept, the time from its arrival to the writer placing its
+    /// samples in the track's timeline (before the reorder window and the
+    /// file write). Writers merge their samples every flush interval, so
+    /// the last interval's may come with the next call. Arrivals more than
+    /// 60 s old (replayed captures) are left out.
+    pub fn take_writer_latency(&self) -> Histogram<u64> {
+        let mut shared = self
+            .writer_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let taken = shared.clone();
+        shared.reset();
+        taken
+    }
+
+    /// Every worker → writer ring: bytes waiting when its writer last
+    /// began draining it, and its size.
+    pub fn ring_occupancy(&self) -> Vec<RingOccupancy> {
+        self.writer_stats
+            .iter()
+            .enumerate()
+            .flat_map(|(w, s)| s.rings(w))
+            .collect()
+    }
+
     /// Stop workers, then writers once the rings are drained. Open calls are
     /// closed and marked incomplete. Returns the recordings closed during
     /// shutdown.
@@ -598,5 +704,159 @@ impl Engine {
             let _ = h.join();
         }
         self.events.try_iter().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::config::PortRange;
+    use crate::packet::testutil::{ether, ipv4, rtp_packet, udp};
+    use crate::recording::meta::now_ns;
+    use crate::source::{Frame, RxPacket};
+    use crate::worker::Outcome;
+
+    /// Through the public API, with a real writer thread and the worker
+    /// driven inline (as replay does): a pause, tags, and the statistics.
+    #[test]
+    fn controls_tags_and_writer_statistics_through_the_engine() {
+        let root = tempfile::tempdir().unwrap();
+        let config = DataplaneConfig {
+            port_range: PortRange::new(40000, 40200).unwrap(),
+            max_tracks: 16,
+            recordings_dir: root.path().to_path_buf(),
+            date_partitions: false,
+            flush_interval: Duration::from_millis(10),
+            ring_bytes: 1 << 20,
+            ..DataplaneConfig::default()
+        };
+        let (engine, mut cores) = Engine::start(config).unwrap();
+        let mut core = cores.pop().unwrap();
+        let call = engine
+            .open_call(CallSetup {
+                source: "rtp".into(),
+                started_at_ns: now_ns(),
+                pcap: Some(true),
+                ..CallSetup::default()
+            })
+            .unwrap();
+        let dst: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        engine
+            .add_track(
+                &call,
+                TrackSetup {
+                    payload_types: vec![(0, Codec::Pcmu)],
+                    bindings: vec![Binding::Port(dst)],
+                    ..TrackSetup::default()
+                },
+            )
+            .unwrap();
+        let tags = |kv: &[(&str, &str)]| -> BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        engine
+            .tag(&call, tags(&[("crm", "case-1"), ("queue", "sales")]))
+            .unwrap();
+        engine.tag(&call, tags(&[("queue", "")])).unwrap();
+
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while engine.writer_stats()[0].open_tracks != 1 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let open = engine.writer_stats()[0];
+        assert_eq!((open.open_calls, open.open_tracks), (1, 1));
+
+        for i in 0..60u16 {
+            // Taken before the packets that follow arrive: they are paused
+            // exactly, although the writer may see them before the command.
+            if i == 20 {
+                engine
+                    .control(
+                        &call,
+                        RecordingControl::Pause,
+                        now_ns(),
+                        Some("api".into()),
+                        None,
+                    )
+                    .unwrap();
+            }
+            if i == 40 {
+                engine
+                    .control(&call, RecordingControl::Resume, now_ns(), None, None)
+                    .unwrap();
+            }
+            let rtp = rtp_packet(0x80, 0, i, i as u32 * 160, 0xAAAA, &[0x20; 160]);
+            let frame = ether(
+                0x0800,
+                &[],
+                &ipv4([127, 0, 0, 9], [127, 0, 0, 1], 17, &udp(20000, 40000, &rtp)),
+            );
+            let pkt = RxPacket {
+                frame: Frame::Ethernet,
+                data: &frame,
+                arrival_ns: now_ns(),
+            };
+            assert_eq!(core.handle(&pkt), Outcome::Recorded);
+            core.service();
+        }
+        engine.end_call(&call, now_ns()).unwrap();
+        core.service();
+        let Some(WriterEvent::Closed(closed)) = engine.recv_closed(Duration::from_secs(10)) else {
+            panic!("call not closed");
+        };
+        assert!(matches!(
+            engine.control(&call, RecordingControl::Resume, now_ns(), None, None),
+            Err(EngineError::UnknownCall(_))
+        ));
+
+        let meta = closed.meta;
+        assert!(meta.complete, "{:?}", meta.errors);
+        assert_eq!(meta.tags, tags(&[("crm", "case-1")]));
+        assert_eq!(meta.controls.len(), 1);
+        assert_eq!(meta.controls[0].by.as_deref(), Some("api"));
+        assert!(meta.controls[0].ended_at.is_some());
+        let t = &meta.tracks[0];
+        assert_eq!((t.samples, t.paused_samples), (60 * 160, 20 * 160));
+        let wav = std::fs::read(closed.dir.join("track-0.wav")).unwrap();
+        let zero = |k: usize| wav[44 + 2 * k] == 0 && wav[45 + 2 * k] == 0;
+        assert!((0..60 * 160).all(|k| zero(k) == (20 * 160..40 * 160).contains(&k)));
+        // call.pcap: header, then 40 records of 16 + frame bytes.
+        let pcap = std::fs::metadata(closed.dir.join("call.pcap"))
+            .unwrap()
+            .len();
+        let frame_len = 14 + 20 + 8 + 12 + 160;
+        assert_eq!(pcap, 24 + 40 * (16 + frame_len));
+
+        // Every audio record the writer kept, paused ones included, has a
+        // latency sample; writers merge theirs every flush interval.
+        let mut latency = engine.take_writer_latency();
+        while latency.len() < 60 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            latency.add(engine.take_writer_latency()).unwrap();
+        }
+        assert_eq!(latency.len(), 60);
+        assert!(latency.max() < 10_000_000_000);
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(engine.take_writer_latency().is_empty(), "taking resets");
+
+        let s = engine.writer_stats();
+        assert_eq!(s.len(), 1);
+        // 60 audio + 60 pcap copies + the segment start + the track end.
+        assert_eq!(
+            (s[0].records, s[0].bytes_written, s[0].io_errors),
+            (122, 60 * 160 * 2, 0)
+        );
+        assert_eq!((s[0].open_calls, s[0].open_tracks), (0, 0));
+        let rings = engine.ring_occupancy();
+        assert_eq!(rings.len(), 1);
+        assert_eq!((rings[0].worker, rings[0].writer), (0, 0));
+        assert_eq!(rings[0].capacity_bytes, 1 << 20);
+        // The writer stops once the worker's ends of its rings are gone.
+        drop(core);
+        assert!(engine.shutdown().is_empty());
     }
 }

@@ -30,3 +30,6 @@ pub mod worker;
 pub mod writer;
 
 pub use drop_reason::DropReason;
+pub use hdrhistogram;
+pub use writer::stats::{RingOccupancy, WriterStatsSnapshot};
+pub use writer::RecordingControl;

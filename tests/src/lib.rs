@@ -1,6 +1,7 @@
 //! Support for the end-to-end tests: find the `mediafork` binary, run it,
 //! and read what it wrote.
 
+pub mod admin;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -55,6 +55,11 @@ impl Slot {
     }
 }
 
+/// A `[storage]` section with every threshold off, which the harness adds
+/// to each server's configuration unless the test has its own.
+pub const STORAGE_OFF: &str =
+    "\n[storage]\nwarn_free_percent = 0.0\ncritical_free_percent = 0.0\ncritical_free_bytes = 0\n";
+
 /// How to start the server.
 #[derive(Clone, Debug, Default)]
 pub struct ServerOptions {
@@ -63,6 +68,10 @@ pub struct ServerOptions {
     pub config: Option<String>,
     /// `MEDIAFORK_LOG`; `debug` by default, for useful failure output.
     pub log: Option<String>,
+    /// More `mediafork run` flags (e.g. `--metrics-listen`).
+    pub args: Vec<String>,
+    /// Recordings directory; default `<tempdir>/recordings`.
+    pub recordings: Option<PathBuf>,
 }
 
 /// A running `mediafork run`. Dropping it kills the server if it is still
@@ -96,7 +105,10 @@ impl Server {
             .tempdir()
             .expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let recordings = dir.join("recordings");
+        let recordings = opts
+            .recordings
+            .clone()
+            .unwrap_or_else(|| dir.join("recordings"));
         let log_path = dir.join("mediafork.log");
         let sip = SocketAddr::new(LOCALHOST.parse().unwrap(), slot.sip_port());
         let (lo, hi) = slot.rtp_range();
@@ -112,11 +124,16 @@ impl Server {
                 "--admin-listen",
                 &format!("{LOCALHOST}:{}", slot.sip_port() + 19),
             ]);
-        if let Some(cfg) = &opts.config {
-            let path = dir.join("mediafork.toml");
-            std::fs::write(&path, cfg).expect("write config");
-            cmd.arg("--config").arg(path);
+        cmd.args(&opts.args);
+        // Storage thresholds off unless the test sets them: a test must not
+        // depend on how full the machine's disk is.
+        let mut cfg = opts.config.clone().unwrap_or_default();
+        if !cfg.contains("[storage]") {
+            cfg.push_str(STORAGE_OFF);
         }
+        let path = dir.join("mediafork.toml");
+        std::fs::write(&path, cfg).expect("write config");
+        cmd.arg("--config").arg(path);
         cmd.env("MEDIAFORK_LOG", opts.log.as_deref().unwrap_or("debug"))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -156,6 +173,21 @@ impl Server {
             }
         }
         server
+    }
+
+    /// The admin API's base URL, from the ready line.
+    pub fn admin_url(&self) -> String {
+        self.ready_line
+            .split_whitespace()
+            .skip_while(|w| *w != "admin")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no admin URL in the ready line {:?}", self.ready_line))
+            .to_string()
+    }
+
+    /// The configuration file the server was started with.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("mediafork.toml")
     }
 
     /// The server's stderr so far.

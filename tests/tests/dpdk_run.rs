@@ -1,5 +1,6 @@
 //! `mediafork run --backend dpdk` starting and stopping: errors that name
-//! the missing piece, and a clean SIGTERM while the NIC never goes quiet.
+//! the missing piece, a clean SIGTERM while the NIC never goes quiet, and
+//! the port's counters (per queue) exported as Prometheus metrics.
 #![cfg(feature = "dpdk")]
 
 mod dpdk_common;
@@ -18,9 +19,12 @@ fn write_config(path: &Path, rec: &Path, sip_port: u16, port: &str, eal: &[Strin
         "[sip]\nlisten = [\"127.0.0.1:{sip_port}\"]\ntransports = [\"udp\"]\n\
          [media]\naddress = \"127.0.0.1\"\nbackend = \"dpdk\"\nworkers = 1\nrtp_ports = \"40000-40099\"\n\
          [recordings]\ndir = \"{}\"\n\
+         [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
          [dpdk]\nport = \"{port}\"\nmempool_mbufs = 4095\nmempool_cache = 128\neal_args = {}\n",
         rec.display(),
-        serde_json::to_string(eal).unwrap()
+        serde_json::to_string(eal).unwrap(),
+        // Tests run in parallel: each server's admin API beside its SIP port.
+        admin_port = sip_port + 1,
     );
     std::fs::write(path, text).unwrap();
 }
@@ -89,6 +93,95 @@ fn dpdk_run_stops_on_sigterm_under_constant_traffic() {
         totals["fields"]["ipackets"].as_u64().unwrap_or(0) > 1000,
         "{totals}"
     );
+}
+
+#[test]
+fn dpdk_run_exports_port_and_queue_counters_as_metrics() {
+    require_dpdk_binary();
+    let runtime = RuntimeDir::new("run-metrics");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("mediafork.toml");
+    let sip_port = 16184;
+    let metrics_port = sip_port + 2;
+    write_config(
+        &cfg,
+        &tmp.path().join("rec"),
+        sip_port,
+        "net_null0",
+        &runtime.eal_args(&["--vdev=net_null0"]),
+    );
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str(&format!(
+        "[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n"
+    ));
+    std::fs::write(&cfg, text).unwrap();
+    let log_path = tmp.path().join("log.txt");
+    let mut server = Proc(
+        Command::new(mediafork_bin())
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("MEDIAFORK_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log_path).unwrap())
+            .spawn()
+            .expect("spawn mediafork run"),
+    );
+    assert!(
+        mediafork_e2e::ready_line(&mut server.0, Duration::from_secs(30)).is_some(),
+        "not ready; log:\n{}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    let addr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    // The counters are read every second; net_null delivers on every poll.
+    // The value of the series `name` whose labels include all of `labels`.
+    let value = |expo: &str, name: &str, labels: &[&str]| -> Option<f64> {
+        expo.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .find(|l| labels.iter().all(|x| l.contains(x)))
+            .and_then(|l| l.rsplit_once(' '))
+            .and_then(|(_, v)| v.parse().ok())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let expo = loop {
+        let (status, body) = mediafork_e2e::admin::http_get(addr, "/metrics");
+        assert_eq!(status, 200, "{body}");
+        let port = ["port=\"net_null0\""];
+        if value(&body, "mediafork_nic_rx_packets_total", &port).unwrap_or(0.0) > 0.0 {
+            break body;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no NIC counters in the metrics:\n{body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let port = "port=\"net_null0\"";
+    for (name, labels) in [
+        ("mediafork_nic_missed_packets_total", vec![port]),
+        ("mediafork_nic_rx_errors_total", vec![port]),
+        ("mediafork_nic_rx_no_mbuf_total", vec![port]),
+        (
+            "mediafork_dropped_packets_total",
+            vec!["worker=\"nic\"", "reason=\"nic_missed\""],
+        ),
+    ] {
+        assert!(
+            value(&expo, name, &labels).is_some(),
+            "{name}{labels:?} missing:\n{expo}"
+        );
+    }
+    let queued = value(
+        &expo,
+        "mediafork_nic_queue_rx_packets_total",
+        &[port, "queue=\"0\""],
+    );
+    assert!(queued.unwrap_or(0.0) > 0.0, "per-queue counter:\n{expo}");
+    // The worker polling the queue counts the same frames.
+    assert!(
+        value(&expo, "mediafork_rx_packets_total", &["worker=\"0\""]).unwrap_or(0.0) > 0.0,
+        "{expo}"
+    );
+    let _ = mediafork_e2e::sigterm_and_wait(&mut server.0, Duration::from_secs(15), "mediafork");
 }
 
 #[test]

@@ -16,9 +16,13 @@ struct Server {
 impl Server {
     /// Start `mediafork run ARGS` and wait for its ready line.
     fn start(args: &[&str]) -> Server {
+        // Tests run in parallel: an admin port of the test's own, beside
+        // the SIP port its configuration or flags name.
+        let admin = format!("127.0.0.1:{}", 17000 + std::process::id() % 2000);
         let mut child = Command::new(mediafork_bin())
             .arg("run")
             .args(args)
+            .args(["--admin-listen", &admin])
             .env("MEDIAFORK_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -35,8 +35,8 @@ pub use error::{ConfigError, Problem};
 pub use net::{IpNet, IpNetError, MediaAddr};
 pub use sections::{
     AdminConfig, Backend, CallAssignment, DpdkConfig, LimitsConfig, LogConfig, LogFormat,
-    MediaConfig, MetricsConfig, OptionsResponse, RecordingsConfig, ShutdownConfig, SipConfig,
-    TlsConfig, Transport, DEFAULT_METRICS_LISTEN, DEFAULT_USER_AGENT,
+    MediaConfig, MetricsConfig, OptionsResponse, RecordingMode, RecordingsConfig, ShutdownConfig,
+    SipConfig, TlsConfig, Transport, DEFAULT_METRICS_LISTEN, DEFAULT_USER_AGENT,
 };
 pub use validate::MIN_SE_FLOOR;
 
@@ -66,6 +66,8 @@ pub struct Config {
     pub admin: AdminConfig,
     pub log: LogConfig,
     pub dpdk: DpdkConfig,
+    pub storage: crate::storage::StorageConfig,
+    pub retention: crate::storage::RetentionConfig,
 }
 
 /// Values given on the command line; they win over the file. `None` (or an
@@ -298,6 +300,7 @@ fn fully_populated() -> Config {
     c.admin.token = Some("x".repeat(32));
     c.dpdk.port = Some("0000:3b:00.0".to_string());
     c.dpdk.rx_queues = Some(1);
+    c.retention.max_age_days = Some(90);
     c
 }
 

@@ -259,6 +259,9 @@ pub struct RecordingsConfig {
     /// what a crash can lose.
     #[serde(with = "super::value::one")]
     pub flush_interval: Duration,
+    /// Whether calls are stored from their start or only after a `start`
+    /// recording control (selective recording driven by CTI).
+    pub mode: RecordingMode,
 }
 
 impl Default for RecordingsConfig {
@@ -268,8 +271,21 @@ impl Default for RecordingsConfig {
             date_partitions: true,
             pcap: false,
             flush_interval: Duration::from_secs(1),
+            mode: RecordingMode::Always,
         }
     }
+}
+
+/// `recordings.mode`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingMode {
+    /// Every call is stored from its first packet (compliance recording).
+    #[default]
+    Always,
+    /// Calls are set up and received, but audio is stored only between a
+    /// `start` and a `stop` control.
+    OnDemand,
 }
 
 /// `[limits]`: admission.

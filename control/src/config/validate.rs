@@ -151,6 +151,16 @@ pub(crate) fn check(cfg: &Config, host: &Host) -> Vec<Problem> {
     check_listeners(cfg, host, &mut p);
     check_admin(cfg, &mut p);
     check_log(cfg, &mut p);
+    for (key, message) in cfg
+        .storage
+        .validate()
+        .err()
+        .into_iter()
+        .chain(cfg.retention.validate().err())
+        .flatten()
+    {
+        p.add(&key, message);
+    }
     if cfg.media.backend == Backend::Dpdk {
         check_dpdk(cfg, &mut p);
     }

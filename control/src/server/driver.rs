@@ -14,9 +14,12 @@ use mediafork_dataplane::recording::recovery;
 use mediafork_dataplane::writer::WriterEvent;
 use tokio::sync::mpsc;
 
+use super::admin_ops::{Ops, EVENT_BACKLOG};
 use super::answer::Ports;
-use super::recorder::{MediaReceivers, PortAllocator, Recorder, RecorderConfig};
+use super::housekeeping::Housekeeping;
+use super::recorder::{MediaReceivers, PortAllocator, PortUsage, Recorder, RecorderConfig};
 use super::transport::{self, Acl, Inbound, Prefix, Sender, TlsSettings};
+use crate::admin::api::{AdminRequest, NicStats, ReloadResult};
 use crate::config::{Backend, CallAssignment, Config, MediaAddr, Transport as CfgTransport};
 use crate::ports::{PortPool, Ports as PoolPorts};
 use crate::sip::txn::{ServerTransactions, Timers, TuEvent, TxnId};
@@ -67,6 +70,16 @@ impl PortAllocator for Pool {
 
     fn free(&self) -> usize {
         self.0.free()
+    }
+
+    fn usage(&self) -> PortUsage {
+        PortUsage {
+            total: self.0.total(),
+            in_use: self.0.in_use(),
+            quarantined: self.0.quarantined(),
+            free: self.0.free(),
+            free_pairs: self.0.free_pairs(),
+        }
     }
 }
 
@@ -339,8 +352,9 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         min_se: config.sip.min_se,
         session_expires: config.sip.session_expires_default,
         contact,
+        on_demand: config.recordings.mode == crate::config::RecordingMode::OnDemand,
     };
-    let recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), receivers);
+    let mut recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), receivers);
 
     let acl: transport::SharedAcl = Arc::new(std::sync::RwLock::new(acl_of(&config)));
     let tls = match (&config.sip.tls.cert, &config.sip.tls.key) {
@@ -358,15 +372,68 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     for (t, a) in &listeners.local {
         tracing::info!(transport = ?t, addr = %a, "SIP listening");
     }
+    let _metrics = match config.metrics.listen {
+        Some(addr) => {
+            let h = crate::metrics::install(addr).map_err(|e| {
+                ServerError(format!(
+                    "metrics.listen {addr}: {e}; set [metrics] listen or --metrics-listen to a free address"
+                ))
+            })?;
+            tracing::info!(addr = %h.listen(), "Prometheus metrics on http://{}/metrics", h.listen());
+            Some(h)
+        }
+        None => None,
+    };
+    let (events_tx, _) = tokio::sync::broadcast::channel(EVENT_BACKLOG);
+    let (admin_tx, admin_rx) = mpsc::channel::<AdminRequest>(256);
+    let admin_listener = tokio::net::TcpListener::bind(config.admin.listen)
+        .await
+        .map_err(|e| {
+            ServerError(format!(
+                "admin.listen {}: {e}; set [admin] listen or --admin-listen to a free address",
+                config.admin.listen
+            ))
+        })?;
+    let admin_addr = admin_listener.local_addr().map_err(err)?;
+    let admin_state = crate::admin::http::AdminState {
+        requests: admin_tx,
+        events: events_tx.clone(),
+        token: config.admin.token.clone(),
+        recordings_dir: dp.recordings_dir.clone(),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = crate::admin::http::serve(admin_listener, admin_state).await {
+            tracing::error!(error = %e, "admin API stopped");
+        }
+    });
+    tracing::info!(addr = %admin_addr, "admin API listening");
     let backend_name = match &media {
         Media::Socket(_) => "socket".to_string(),
         #[cfg(feature = "dpdk")]
         Media::Dpdk { backend, .. } => format!("dpdk:{}", backend.port_name()),
     };
     tracing::info!(media = %media_ip, ports = %config.media.rtp_ports, workers = dp.workers, backend = %backend_name, recordings = %dp.recordings_dir.display(), "mediafork recording server started");
+    let mut ops = Ops::new(
+        backend_name.clone(),
+        config.media.worker_cores.clone(),
+        dp.workers,
+        dp.writers,
+        config.media.rtp_ports.to_string(),
+        dp.recordings_dir.clone(),
+        events_tx,
+    );
+    let nic = || nic_stats(&media);
+    let mut housekeeping = Housekeeping::new(
+        dp.recordings_dir.clone(),
+        &config.storage,
+        backend_name.clone(),
+    );
+    // Know the volume's state before the first call: a recorder started on
+    // a full disk refuses calls from the start.
+    housekeeping.measure_now(&mut recorder, &mut ops);
     // A line tests and operators can wait for.
     println!(
-        "mediafork: ready: sip {} media {} ports {}",
+        "mediafork: ready: sip {} media {} ports {} admin http://{}{}",
         listeners
             .local
             .iter()
@@ -374,8 +441,19 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
             .collect::<Vec<_>>()
             .join(","),
         media_ip,
-        config.media.rtp_ports
+        config.media.rtp_ports,
+        admin_addr,
+        _metrics
+            .as_ref()
+            .map(|h| format!(" metrics http://{}/metrics", h.listen()))
+            .unwrap_or_default()
     );
+    // After crash recovery: recordings it closed are eligible.
+    let retention = tokio::spawn(crate::storage::retention_task(
+        dp.recordings_dir.clone(),
+        config.retention.clone(),
+        |r: &crate::storage::SweepReport| crate::metrics::recordings_deleted(r.deleted.len() as u64),
+    ));
 
     let grace = config.shutdown.grace_period;
     let reloader = Reloader {
@@ -386,12 +464,19 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     let result = event_loop(
         engine.clone(),
         recorder,
-        listeners.sender,
-        rx,
+        Channels {
+            sender: listeners.sender,
+            rx,
+            admin: admin_rx,
+        },
         grace,
         reloader,
+        ops,
+        housekeeping,
+        &nic,
     )
     .await;
+    retention.abort();
     // Workers and writers finish: every file is closed and every meta.json
     // written before the process exits.
     let engine = Arc::try_unwrap(engine)
@@ -415,19 +500,61 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     result
 }
 
-fn log_closed(e: &WriterEvent) {
-    let WriterEvent::Closed(c) = e;
-    tracing::info!(recording_id = %c.meta.recording_id, dir = %c.dir.display(), complete = c.meta.complete, tracks = c.meta.tracks.len(), "recording closed");
+/// The DPDK port's counters, for `stats` and metrics.
+fn nic_stats(media: &Media) -> Option<NicStats> {
+    match media {
+        Media::Socket(_) => None,
+        #[cfg(feature = "dpdk")]
+        Media::Dpdk { backend, .. } => backend.latest_counters().map(|c| NicStats {
+            port: c.port,
+            driver: c.driver,
+            ipackets: c.ipackets,
+            ibytes: c.ibytes,
+            imissed: c.imissed,
+            ierrors: c.ierrors,
+            rx_nombuf: c.rx_nombuf,
+            queues: c
+                .queues
+                .iter()
+                .map(|q| crate::admin::api::NicQueueStats {
+                    queue: q.queue,
+                    packets: q.packets,
+                    bytes: q.bytes,
+                    errors: q.errors,
+                })
+                .collect(),
+        }),
+    }
 }
 
+/// What the loop receives and sends on.
+struct Channels {
+    sender: Sender,
+    rx: mpsc::Receiver<Inbound>,
+    admin: mpsc::Receiver<AdminRequest>,
+}
+
+fn log_closed(e: &WriterEvent) {
+    let WriterEvent::Closed(c) = e;
+    tracing::info!(recording_id = %c.meta.recording_id, call_id = c.meta.call.sip_call_id.as_deref().unwrap_or(""), dir = %c.dir.display(), complete = c.meta.complete, tracks = c.meta.tracks.len(), "recording closed");
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn event_loop(
     engine: Arc<Engine>,
     mut recorder: Recorder,
-    sender: Sender,
-    mut rx: mpsc::Receiver<Inbound>,
+    channels: Channels,
     grace: Duration,
     mut reloader: Reloader,
+    mut ops: Ops,
+    mut housekeeping: Housekeeping,
+    nic: &dyn Fn() -> Option<NicStats>,
 ) -> Result<(), ServerError> {
+    let Channels {
+        sender,
+        mut rx,
+        admin: mut admin_rx,
+    } = channels;
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate()).map_err(err)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(err)?;
@@ -437,13 +564,20 @@ async fn event_loop(
     // CANCEL or a missing ACK.
     let mut invites: HashMap<TxnId, String> = HashMap::new();
     let mut drain_deadline: Option<Instant> = None;
-    let tick = Duration::from_millis(500);
+    // Closed recordings come from the writers over a channel the loop
+    // cannot await; the tick bounds how late `call_ended` is reported.
+    let tick = Duration::from_millis(100);
     loop {
         let now = Instant::now();
         let mut wake = now + tick;
-        for t in [txns.poll_timeout(), recorder.poll_timeout(), drain_deadline]
-            .into_iter()
-            .flatten()
+        for t in [
+            txns.poll_timeout(),
+            recorder.poll_timeout(),
+            drain_deadline,
+            Some(housekeeping.poll_timeout()),
+        ]
+        .into_iter()
+        .flatten()
         {
             wake = wake.min(t);
         }
@@ -451,13 +585,21 @@ async fn event_loop(
             m = rx.recv() => {
                 let Some(m) = m else { break };
                 if let Some(resp) = on_inbound(&mut txns, &sender, m).await {
+                    if let (Some(code), Ok((_, method))) = (resp.status(), resp.cseq()) {
+                        crate::metrics::sip_response_received(method.as_str(), code);
+                    }
                     recorder.on_response(Instant::now(), &resp);
                 }
             }
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {}
             _ = sigterm.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGTERM")),
             _ = sigint.recv() => drain_deadline = Some(begin_drain(&mut recorder, grace, "SIGINT")),
-            _ = sighup.recv() => reloader.reload(&mut recorder),
+            _ = sighup.recv() => {
+                reloader.reload(&mut recorder);
+            }
+            Some(req) = admin_rx.recv() => {
+                ops.handle(req, &mut recorder, &engine, nic(), &mut |r| reloader.reload(r));
+            }
         }
         let now = Instant::now();
         txns.handle_timeout(now);
@@ -471,13 +613,28 @@ async fn event_loop(
                 },
                 conn: ob.reliable_conn,
             };
+            if let Some(m) = ob.request.method() {
+                crate::metrics::sip_request_sent(m.as_str());
+            }
             sender.send(&peer, ob.request.to_bytes()).await;
         }
         while let Some(ev) = txns.poll_event() {
             match ev {
                 TuEvent::Request { id, request, peer } => {
                     let is_invite = request.method() == Some(&Method::Invite);
+                    // Every line logged about this request names its call.
+                    let _span = tracing::info_span!(
+                        "sip",
+                        call_id = request.call_id().unwrap_or(""),
+                        method = request.method().map_or("", |m| m.as_str()),
+                    )
+                    .entered();
+                    let method = request.method().map_or("", |m| m.as_str()).to_string();
+                    crate::metrics::sip_request(&method);
                     if let Some(resp) = recorder.on_request(now, &request, peer.addr, peer.conn) {
+                        if let Some(code) = resp.status() {
+                            crate::metrics::sip_response(&method, code);
+                        }
                         if is_invite && resp.status().is_some_and(|c| (200..300).contains(&c)) {
                             if let Ok(c) = request.call_id() {
                                 invites.insert(id, c.to_string());
@@ -506,8 +663,21 @@ async fn event_loop(
         while let Some(t) = txns.poll_transmit() {
             sender.send(&t.peer, t.bytes).await;
         }
+        housekeeping.run(now, &mut recorder, &engine, &mut ops, nic());
+        ops.drain_events(&mut recorder);
         for e in engine.closed() {
             log_closed(&e);
+            let WriterEvent::Closed(c) = &e;
+            for t in &c.meta.tracks {
+                crate::metrics::track_ended(
+                    t.jitter_ms / 1000.0,
+                    t.lost,
+                    t.duplicates,
+                    t.reordered,
+                    t.late,
+                );
+            }
+            ops.call_ended(&c.dir, &c.meta);
         }
         if let Some(deadline) = drain_deadline {
             if recorder.active_dialogs() == 0 || now >= deadline {
@@ -537,39 +707,59 @@ struct Reloader {
 impl Reloader {
     /// SIGHUP: read the file again, apply what can change at run time, and
     /// name what needs a restart. A bad file changes nothing.
-    fn reload(&mut self, recorder: &mut Recorder) {
+    fn reload(&mut self, recorder: &mut Recorder) -> ReloadResult {
+        let refused = |message: String| {
+            tracing::error!("reload: {message}");
+            ReloadResult {
+                applied: false,
+                message,
+                needs_restart: Vec::new(),
+            }
+        };
         let Some(path) = &self.reload.path else {
-            tracing::info!("SIGHUP: running on embedded defaults (no --config); nothing to reload");
-            return;
+            let message =
+                "running on embedded defaults (no --config): nothing to reload".to_string();
+            tracing::info!("reload: {message}");
+            return ReloadResult {
+                applied: false,
+                message,
+                needs_restart: Vec::new(),
+            };
         };
         let mut new = match Config::load(path) {
             Ok(c) => c,
-            Err(e) => {
-                tracing::error!("SIGHUP: {e}; keeping the running configuration");
-                return;
-            }
+            Err(e) => return refused(format!("{e}; keeping the running configuration")),
         };
         if let Err(e) = new.apply(self.reload.overrides.clone()) {
-            tracing::error!("SIGHUP: {e}; keeping the running configuration");
-            return;
+            return refused(format!("{e}; keeping the running configuration"));
         }
-        match self.current.changes_needing_restart(&new) {
+        let needs_restart = match self.current.changes_needing_restart(&new) {
             Ok(keys) if !keys.is_empty() => {
-                tracing::warn!(keys = %keys.join(", "), "SIGHUP: these changes need a restart and were not applied")
+                tracing::warn!(keys = %keys.join(", "), "reload: these changes need a restart and were not applied");
+                keys
             }
-            _ => {}
-        }
+            _ => Vec::new(),
+        };
         *self.acl.write().unwrap_or_else(|p| p.into_inner()) = acl_of(&new);
         recorder.reload(new.limits.max_calls, new.recordings.pcap);
         if let Err(e) = (self.reload.set_log_level)(&new.log.level) {
-            tracing::error!("SIGHUP: log.level {:?}: {e}", new.log.level);
+            tracing::error!("reload: log.level {:?}: {e}", new.log.level);
         }
         // Keys that need a restart keep their running values.
         self.current.sip.allowed_sources = new.sip.allowed_sources;
         self.current.limits = new.limits;
         self.current.recordings.pcap = new.recordings.pcap;
         self.current.log.level = new.log.level;
-        tracing::info!(file = %path.display(), "SIGHUP: configuration reloaded (allowed sources, limits, pcap, log level)");
+        let message = format!(
+            "configuration reloaded from {} (allowed sources, limits, pcap, log level)",
+            path.display()
+        );
+        tracing::info!("reload: {message}");
+        ReloadResult {
+            applied: true,
+            message,
+            needs_restart,
+        }
     }
 }
 
@@ -615,6 +805,9 @@ async fn on_inbound(
                         .take(200)
                         .collect();
                     let resp = SipMessage::response(&msg, 400, &reason);
+                    let method = msg.method().map_or("", |m| m.as_str()).to_string();
+                    crate::metrics::sip_request(&method);
+                    crate::metrics::sip_response(&method, 400);
                     sender.send(&m.peer, resp.to_bytes()).await;
                 }
                 _ => tracing::debug!(peer = %m.peer.addr, error = %e, "unparseable SIP dropped"),

@@ -2,7 +2,9 @@
 //! layer + [`recorder::Recorder`]) driven by a thin tokio layer that owns the
 //! sockets.
 
+pub mod admin_ops;
 pub mod answer;
 pub mod driver;
+pub mod housekeeping;
 pub mod recorder;
 pub mod transport;

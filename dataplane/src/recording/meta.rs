@@ -2,6 +2,8 @@
 //! names are stable (see the README's schema section); add fields, never
 //! rename them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Schema version written into every `meta.json`.
@@ -97,6 +99,29 @@ pub struct TrackMeta {
     /// True when no RTP arrived for the track (the WAV is empty).
     pub no_media: bool,
     pub segments: Vec<SegmentMeta>,
+    /// Samples written as silence because the recording was paused.
+    #[serde(default)]
+    pub paused_samples: u64,
+    /// Audio packets discarded because the recording was stopped.
+    #[serde(default)]
+    pub stopped_packets: u64,
+}
+
+/// A stretch during which the recording was paused or stopped.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlIntervalMeta {
+    /// `pause` (audio kept as silence, no packets in `call.pcap`) or `stop`
+    /// (nothing kept, the stretch is cut out of the WAV).
+    pub kind: String,
+    pub started_at: String,
+    /// Absent while the interval is still open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<String>,
+    /// Who asked for it (agent, API user), as the caller gave it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// The whole `meta.json`.
@@ -128,6 +153,25 @@ pub struct CallMeta {
     pub extensions: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     pub errors: Vec<String>,
+    /// Pauses and stops, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub controls: Vec<ControlIntervalMeta>,
+    /// Free-form labels set through the control API.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl CallMeta {
+    /// Merge `tags` into [`CallMeta::tags`]; an empty value removes its key.
+    pub fn merge_tags(&mut self, tags: BTreeMap<String, String>) {
+        for (k, v) in tags {
+            if v.is_empty() {
+                self.tags.remove(&k);
+            } else {
+                self.tags.insert(k, v);
+            }
+        }
+    }
 }
 
 /// RFC 3339 UTC with millisecond precision for a time in ns since the epoch.
@@ -171,5 +215,22 @@ mod tests {
         let v = serde_json::to_value(&m).unwrap();
         assert!(v.get("ended_at").is_none());
         assert!(v.get("tracks").unwrap().is_array());
+        assert!(v.get("controls").is_none() && v.get("tags").is_none());
+    }
+
+    #[test]
+    fn files_written_before_controls_and_tags_still_parse() {
+        let old = r#"{"schema_version":1,"recording_id":"x","source":"sip","call":{},
+            "started_at":"1970-01-01T00:00:00Z","complete":true,"tracks":[{"index":0,
+            "file":"track-0.wav","codec":"PCMU","clock_rate":8000,"packets":1,"lost":0,
+            "duplicates":0,"reordered":0,"late":0,"ring_drops":0,"unsupported_packets":0,
+            "dtmf_packets":0,"rtcp_packets":0,"ssrc_changes":0,"jitter_ms":0.0,
+            "samples":160,"duration_seconds":0.02,"no_media":false,"segments":[]}]}"#;
+        let m: CallMeta = serde_json::from_str(old).unwrap();
+        assert!(m.controls.is_empty() && m.tags.is_empty());
+        assert_eq!(
+            (m.tracks[0].paused_samples, m.tracks[0].stopped_packets),
+            (0, 0)
+        );
     }
 }

@@ -67,6 +67,9 @@ fn recover_one(dir: &Path, meta_path: &Path) -> Result<Option<Recovered>, String
         .map(|d| d.as_nanos() as u64)
         .unwrap_or_else(super::meta::now_ns);
     meta.ended_at = Some(rfc3339(end_ns));
+    for c in meta.controls.iter_mut().filter(|c| c.ended_at.is_none()) {
+        c.ended_at = meta.ended_at.clone();
+    }
     meta.complete = false;
     meta.errors
         .push("recording was not closed (process stopped abruptly); repaired at start-up".into());
@@ -79,11 +82,16 @@ fn recover_one(dir: &Path, meta_path: &Path) -> Result<Option<Recovered>, String
 }
 
 /// Write `meta.json` atomically (temp file + rename): readers never see a
-/// half-written file.
+/// half-written file, and a full disk leaves the previous version intact.
 pub fn write_meta(dir: &Path, meta: &CallMeta) -> std::io::Result<()> {
     let tmp = dir.join(".meta.json.tmp");
     let mut text = serde_json::to_vec_pretty(meta).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    std::fs::write(&tmp, &text)?;
-    std::fs::rename(&tmp, dir.join("meta.json"))
+    let res =
+        std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, dir.join("meta.json")));
+    if res.is_err() {
+        // A torn temp file would take the little space a full disk has left.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
 }

@@ -2,26 +2,33 @@
 //! `call.pcap` and `meta.json`. All file I/O of the data plane happens here,
 //! off the workers' cores.
 
+pub mod controls;
 pub mod pcap_out;
+pub mod stats;
 pub mod timeline;
 pub mod wav;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+use hdrhistogram::Histogram;
 
 use crate::codec::Codec;
 use crate::demux::TrackRef;
 use crate::recording::layout::track_file;
-use crate::recording::meta::{rfc3339, CallMeta, SegmentMeta, TrackMeta};
+use crate::recording::meta::{now_ns, rfc3339, CallMeta, SegmentMeta, TrackMeta};
 use crate::recording::recovery::write_meta;
 use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordConsumer};
 use crate::specs::CallRef;
 use crate::track::{codec_from_u8, SegmentReason};
+pub use controls::RecordingControl;
+use controls::{Applied, Controls, Mode};
 use pcap_out::PcapOut;
+use stats::{latency_ns, Published, WriterStats};
 use timeline::{Placement, Timeline};
 use wav::WavFile;
 
@@ -29,6 +36,8 @@ use wav::WavFile;
 const SAMPLE_RATE: u32 = 8000;
 /// Audio buffered per track before it is written even between flushes.
 const MAX_BUFFERED: usize = 32 * 1024;
+/// Segment reason of the first audio after a Start.
+const RECORDING_START: &str = "recording_start";
 
 /// What the control plane asks of a writer.
 pub enum WriterCommand {
@@ -37,6 +46,8 @@ pub enum WriterCommand {
         dir: PathBuf,
         meta: Box<CallMeta>,
         pcap: bool,
+        /// Start time of a call that begins stopped (on-demand recording).
+        stopped_from: Option<u64>,
     },
     AddTrack {
         call: CallRef,
@@ -54,6 +65,15 @@ pub enum WriterCommand {
     UpdateMeta {
         call: CallRef,
         update: Box<dyn FnOnce(&mut CallMeta) + Send>,
+    },
+    /// Pause, resume, stop or start the recording as of `at_ns` (arrival
+    /// time of the records it applies to).
+    Control {
+        call: CallRef,
+        control: RecordingControl,
+        at_ns: u64,
+        by: Option<String>,
+        reason: Option<String>,
     },
     /// The call is over: close it once every worker has reported its tracks.
     EndCall { call: CallRef, ended_at_ns: u64 },
@@ -85,6 +105,12 @@ struct TrackRec {
     ends: usize,
     segments: Vec<SegmentMeta>,
     first_codec: Option<Codec>,
+    /// Samples in the WAV file (stays put once a write failed).
+    file_samples: u64,
+    paused_samples: u64,
+    stopped_packets: u64,
+    /// After a Start: audio arriving from this time on opens a new segment.
+    restart_after: Option<u64>,
 }
 
 struct CallRec {
@@ -94,6 +120,7 @@ struct CallRec {
     open_tracks: usize,
     ending: Option<u64>,
     pcap: Option<PcapOut>,
+    controls: Controls,
 }
 
 /// Counters a writer keeps about itself.
@@ -115,6 +142,9 @@ struct State {
     shutdown: bool,
     scratch: Vec<i16>,
     counters: WriterCounters,
+    /// ns from a record's arrival to the writer placing its audio in the
+    /// track's timeline; merged into `shared_latency` every flush.
+    latency: Histogram<u64>,
 }
 
 /// A writer thread's whole state.
@@ -122,6 +152,15 @@ pub struct Writer {
     consumers: Vec<RecordConsumer>,
     state: State,
     flush_interval: Duration,
+    stats: Arc<WriterStats>,
+    shared_latency: Arc<Mutex<Histogram<u64>>>,
+}
+
+/// Where a writer publishes its statistics.
+pub(crate) struct WriterSinks {
+    pub stats: Arc<WriterStats>,
+    /// Shared by all writers; its bounds are those of every local histogram.
+    pub latency: Arc<Mutex<Histogram<u64>>>,
 }
 
 impl Writer {
@@ -131,11 +170,20 @@ impl Writer {
         events: Sender<WriterEvent>,
         reorder_window: Duration,
         flush_interval: Duration,
+        sinks: WriterSinks,
     ) -> Self {
         let n_workers = consumers.len();
+        let mut latency = sinks
+            .latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        latency.reset();
         Writer {
             consumers,
             flush_interval,
+            stats: sinks.stats,
+            shared_latency: sinks.latency,
             state: State {
                 n_workers,
                 window: (reorder_window.as_secs_f64() * SAMPLE_RATE as f64) as u64,
@@ -146,46 +194,96 @@ impl Writer {
                 shutdown: false,
                 scratch: Vec::with_capacity(1024),
                 counters: WriterCounters::default(),
+                latency,
             },
         }
+    }
+
+    fn publish(&self) {
+        let s = &self.state;
+        self.stats.publish(&Published {
+            records: s.counters.records,
+            bytes_written: s.counters.bytes_written,
+            io_errors: s.counters.io_errors,
+            open_calls: s.calls.len() as u64,
+            open_tracks: s.tracks.len() as u64,
+        });
+    }
+
+    fn merge_latency(&mut self) {
+        if self.state.latency.is_empty() {
+            return;
+        }
+        let mut shared = self
+            .shared_latency
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = shared.add(&self.state.latency) {
+            tracing::warn!(error = %e, "writer latency histogram not merged");
+        }
+        self.state.latency.reset();
     }
 
     /// Run until shut down.
     pub fn run(mut self) {
         let mut last_flush = Instant::now();
         loop {
-            let mut work = self.state.drain_commands();
-            for c in &mut self.consumers {
-                for _ in 0..8192 {
-                    match c.pop(|h, p| self.state.on_record(h, p)) {
-                        Ok(Some(())) => work = true,
-                        Ok(None) => break,
-                        Err(e) => {
-                            tracing::error!(error = %e, "writer ring corrupt; abandoning it");
-                            break;
-                        }
-                    }
-                }
-            }
-            if last_flush.elapsed() >= self.flush_interval {
-                self.state.flush_all();
-                last_flush = Instant::now();
-            }
-            if self.state.shutdown
-                && self
-                    .consumers
-                    .iter()
-                    .all(|c| c.used() == 0 && c.is_abandoned())
-            {
-                self.state.drain_commands();
-                self.state.abort_open_calls();
-                break;
-            }
-            if !work {
-                std::thread::sleep(Duration::from_millis(1));
+            match self.step(&mut last_flush) {
+                Step::Done => break,
+                Step::Worked => {}
+                Step::Idle => std::thread::sleep(Duration::from_millis(1)),
             }
         }
     }
+
+    /// One pass: commands, every ring, a flush when one is due, statistics.
+    fn step(&mut self, last_flush: &mut Instant) -> Step {
+        let mut work = self.state.drain_commands();
+        for (i, c) in self.consumers.iter_mut().enumerate() {
+            self.stats.set_ring_used(i, c.used());
+            for _ in 0..8192 {
+                match c.pop(|h, p| self.state.on_record(h, p)) {
+                    Ok(Some(())) => work = true,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "writer ring corrupt; abandoning it");
+                        break;
+                    }
+                }
+            }
+        }
+        if last_flush.elapsed() >= self.flush_interval {
+            self.state.flush_all();
+            self.merge_latency();
+            *last_flush = Instant::now();
+        }
+        self.publish();
+        if self.state.shutdown
+            && self
+                .consumers
+                .iter()
+                .all(|c| c.used() == 0 && c.is_abandoned())
+        {
+            self.state.drain_commands();
+            self.state.abort_open_calls();
+            self.merge_latency();
+            self.publish();
+            return Step::Done;
+        }
+        if work {
+            Step::Worked
+        } else {
+            Step::Idle
+        }
+    }
+}
+
+/// What one pass of the writer loop did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Worked,
+    Idle,
+    Done,
 }
 
 impl State {
@@ -205,7 +303,9 @@ impl State {
                 dir,
                 meta,
                 pcap,
+                stopped_from,
             } => {
+                let controls = stopped_from.map(Controls::stopped_from).unwrap_or_default();
                 let mut rec = CallRec {
                     dir,
                     meta: *meta,
@@ -213,7 +313,9 @@ impl State {
                     open_tracks: 0,
                     ending: None,
                     pcap: None,
+                    controls,
                 };
+                rec.meta.controls = rec.controls.to_meta(None);
                 if let Err(e) = std::fs::create_dir_all(&rec.dir) {
                     let msg = format!("cannot create {}: {e}", rec.dir.display());
                     self.fail(&mut rec, msg);
@@ -275,6 +377,10 @@ impl State {
                         ends: 0,
                         segments: Vec::new(),
                         first_codec: None,
+                        file_samples: 0,
+                        paused_samples: 0,
+                        stopped_packets: 0,
+                        restart_after: None,
                     },
                 );
             }
@@ -299,6 +405,13 @@ impl State {
                 self.save_meta(&mut rec);
                 self.calls.insert(call, rec);
             }
+            WriterCommand::Control {
+                call,
+                control,
+                at_ns,
+                by,
+                reason,
+            } => self.on_control(call, control, at_ns, by, reason),
             WriterCommand::EndCall { call, ended_at_ns } => {
                 if let Some(rec) = self.calls.get_mut(&call) {
                     rec.ending = Some(ended_at_ns);
@@ -309,21 +422,72 @@ impl State {
         }
     }
 
+    fn on_control(
+        &mut self,
+        call: CallRef,
+        control: RecordingControl,
+        at_ns: u64,
+        by: Option<String>,
+        reason: Option<String>,
+    ) {
+        let Some(mut rec) = self.calls.remove(&call) else {
+            return;
+        };
+        let applied = rec.controls.apply(control, at_ns, by, reason);
+        tracing::info!(
+            recording_id = %rec.meta.recording_id,
+            ?control,
+            at = %rfc3339(at_ns),
+            ignored = applied == Applied::Ignored,
+            "recording control"
+        );
+        if let Applied::Started(from) = applied {
+            for t in &rec.tracks {
+                if let Some(t) = self.tracks.get_mut(t) {
+                    t.restart_after = Some(from);
+                }
+            }
+        }
+        if applied != Applied::Ignored {
+            rec.meta.controls = rec.controls.to_meta(None);
+            self.save_meta(&mut rec);
+        }
+        self.calls.insert(call, rec);
+    }
+
     fn on_record(&mut self, h: &Header, payload: &[u8]) {
         self.counters.records += 1;
+        // A control sent before this record was pushed must apply to it:
+        // take it now rather than at the next loop.
+        if !self.commands.is_empty() {
+            self.drain_commands();
+        }
         if !self.tracks.contains_key(&h.track) {
             // The AddTrack command may still be in the channel: it was sent
             // before the track's table entry was published, but this thread
             // may have looked at the channel before it arrived.
             self.drain_commands();
         }
+        let call = self.tracks.get(&h.track).map(|t| t.call);
+        let rec = call.and_then(|c| self.calls.get_mut(&c));
+        let mode = match h.kind {
+            Kind::TrackEnd => None,
+            _ => rec.as_ref().and_then(|r| r.controls.mode_at(h.arrival_ns)),
+        };
         if h.kind == Kind::Packet {
-            let call = self.tracks.get(&h.track).map(|t| t.call);
-            if let Some(rec) = call.and_then(|c| self.calls.get_mut(&c)) {
+            // Neither paused nor stopped packets may reach the disk: a
+            // pause hides card numbers, DTMF digits included.
+            if mode.is_some() {
+                return;
+            }
+            if let Some(rec) = rec {
                 if let Some(p) = rec.pcap.as_mut() {
                     if let Err(e) = p.write(h.arrival_ns, h.aux, payload) {
+                        tracing::error!(recording_id = %rec.meta.recording_id, "call.pcap: {e}");
                         rec.pcap = None;
-                        rec.meta.errors.push(format!("call.pcap: {e}"));
+                        rec.meta.errors.push(format!(
+                            "call.pcap: {e}; packets after this point were not written"
+                        ));
                         rec.meta.complete = false;
                         self.counters.io_errors += 1;
                     }
@@ -335,6 +499,34 @@ impl State {
             self.counters.unknown_track += 1;
             return;
         };
+        if mode == Some(Mode::Stopped) {
+            // Segment starts go too: the first audio after the Start opens
+            // the segment, with no gap for the stopped time.
+            if h.kind == Kind::Audio {
+                t.stopped_packets += 1;
+            }
+            return;
+        }
+        if h.kind != Kind::TrackEnd && t.restart_after.is_some_and(|from| h.arrival_ns >= from) {
+            t.restart_after = None;
+            let codec = codec_from_u8(h.codec);
+            t.timeline.start_segment(0, &mut t.out);
+            if t.first_codec.is_none() {
+                t.first_codec = codec;
+            }
+            t.segments.push(SegmentMeta {
+                ssrc: h.ssrc,
+                codec: codec.map_or("none", Codec::name).to_string(),
+                reason: RECORDING_START.to_string(),
+                started_at: rfc3339(h.arrival_ns),
+                ..SegmentMeta::default()
+            });
+            if h.kind == Kind::SegmentStart {
+                // Replaced by the segment just opened: the worker's gap
+                // would bring the stopped time back.
+                return;
+            }
+        }
         match h.kind {
             Kind::Audio => {
                 let Some(codec) = codec_from_u8(h.codec) else {
@@ -342,8 +534,18 @@ impl State {
                 };
                 self.scratch.clear();
                 codec.decode_into(payload, &mut self.scratch);
+                let paused = mode == Some(Mode::Paused);
+                if paused {
+                    // Decoded first so the silence has the packet's length.
+                    self.scratch.fill(0);
+                }
+                if let Some(d) = latency_ns(h.arrival_ns, now_ns()) {
+                    self.latency.saturating_record(d);
+                }
                 if t.timeline.push(h.rel, &self.scratch, &mut t.out) == Placement::Late {
                     t.report.late += 1;
+                } else if paused {
+                    t.paused_samples += self.scratch.len() as u64;
                 }
                 if t.out.len() >= MAX_BUFFERED {
                     let call = t.call;
@@ -384,14 +586,18 @@ impl State {
         if t.out.is_empty() {
             return;
         }
-        let res = match t.wav.as_mut() {
-            Some(w) => w.append(&t.out, SAMPLE_RATE),
-            None => Ok(()),
-        };
         let n = t.out.len();
+        let res = match t.wav.as_mut() {
+            Some(w) => w.append(&t.out, SAMPLE_RATE).map(|()| {
+                t.file_samples = w.samples();
+                n
+            }),
+            // The file failed earlier: the audio has nowhere to go.
+            None => Ok(0),
+        };
         t.out.clear();
         match res {
-            Ok(()) => self.counters.bytes_written += n as u64 * 2,
+            Ok(written) => self.counters.bytes_written += written as u64 * 2,
             Err(e) => {
                 t.wav = None;
                 let file = track_file(t.index);
@@ -414,8 +620,18 @@ impl State {
             self.write_out(t, c);
         }
         for rec in self.calls.values_mut() {
-            if let Some(p) = rec.pcap.as_mut() {
-                let _ = p.flush();
+            let Some(p) = rec.pcap.as_mut() else {
+                continue;
+            };
+            if let Err(e) = p.flush() {
+                // The buffered packets are lost; later ones would be torn.
+                tracing::error!(recording_id = %rec.meta.recording_id, "call.pcap: {e}");
+                rec.pcap = None;
+                rec.meta.errors.push(format!(
+                    "call.pcap: {e}; packets after this point were not written"
+                ));
+                rec.meta.complete = false;
+                self.counters.io_errors += 1;
             }
         }
     }
@@ -430,12 +646,18 @@ impl State {
         let Some(t) = self.tracks.remove(&track) else {
             return;
         };
-        if let Some(w) = &t.wav {
-            let _ = w.sync();
-        }
+        let synced = t.wav.as_ref().map_or(Ok(()), WavFile::sync);
         let Some(rec) = self.calls.get_mut(&call) else {
             return;
         };
+        if let Err(e) = synced {
+            // Some file systems report a full disk only here.
+            let msg = format!("{}: {e}", track_file(t.index));
+            tracing::error!(recording_id = %rec.meta.recording_id, "{msg}");
+            rec.meta.errors.push(msg);
+            rec.meta.complete = false;
+            self.counters.io_errors += 1;
+        }
         if let Some(m) = rec.meta.tracks.iter_mut().find(|m| m.index == t.index) {
             fill_track_meta(m, &t);
         }
@@ -458,13 +680,23 @@ impl State {
             if let Err(e) = p.flush() {
                 rec.meta.errors.push(format!("call.pcap: {e}"));
                 rec.meta.complete = false;
+                self.counters.io_errors += 1;
             }
         }
-        rec.meta.ended_at = Some(rfc3339(rec.ending.unwrap_or(0)));
+        let end = rec.ending.unwrap_or(0);
+        rec.meta.ended_at = Some(rfc3339(end));
+        rec.meta.controls = rec.controls.to_meta(Some(end));
         if rec.meta.errors.is_empty() {
             rec.meta.complete = true;
         }
-        self.save_meta(&mut rec);
+        if let Err(e) = self.try_save_meta(&mut rec) {
+            // The file on disk stays open; recovery closes it at the next
+            // start. The control plane learns of it now.
+            rec.meta.errors.push(format!(
+                "meta.json: {e}; the file on disk is from an earlier save"
+            ));
+            rec.meta.complete = false;
+        }
         let _ = self.events.send(WriterEvent::Closed(ClosedCall {
             call,
             dir: rec.dir,
@@ -503,17 +735,25 @@ impl State {
         rec.meta.errors.push(msg);
     }
 
+    /// Save `meta.json`; a failure is counted and logged, and the next save
+    /// (at the latest when the call closes) tries again.
     fn save_meta(&mut self, rec: &mut CallRec) {
-        if let Err(e) = write_meta(&rec.dir, &rec.meta) {
+        let _ = self.try_save_meta(rec);
+    }
+
+    fn try_save_meta(&mut self, rec: &mut CallRec) -> std::io::Result<()> {
+        let res = write_meta(&rec.dir, &rec.meta);
+        if let Err(e) = &res {
             self.counters.io_errors += 1;
             tracing::error!(recording_id = %rec.meta.recording_id, "meta.json: {e}");
         }
+        res
     }
 }
 
 fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
     let r = &t.report;
-    let samples = t.wav.as_ref().map_or(t.timeline.written(), |w| w.samples());
+    let samples = t.file_samples;
     m.codec = t.first_codec.map_or("none", Codec::name).to_string();
     m.ssrc = r.seen.then_some(r.ssrc);
     m.packets = r.packets;
@@ -536,6 +776,8 @@ fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
         m.first_timestamp = Some(r.first_timestamp);
         m.last_timestamp = Some(r.last_timestamp);
     }
+    m.paused_samples = t.paused_samples;
+    m.stopped_packets = t.stopped_packets;
     m.segments = t.segments.clone();
     for (meta, span) in m.segments.iter_mut().zip(t.timeline.segments()) {
         meta.start_sample = span.start;
@@ -543,3 +785,6 @@ fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
         meta.gap_samples = span.gap;
     }
 }
+
+#[cfg(test)]
+mod tests;

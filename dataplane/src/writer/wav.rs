@@ -14,6 +14,9 @@ pub const HEADER_LEN: u64 = 44;
 pub struct WavFile {
     file: File,
     data_bytes: u64,
+    /// Test seam: data writes beyond this many bytes fail as on a full disk.
+    #[cfg(test)]
+    fail_after: Option<u64>,
 }
 
 fn header(sample_rate: u32, data_bytes: u32) -> [u8; HEADER_LEN as usize] {
@@ -43,10 +46,33 @@ impl WavFile {
         Ok(WavFile {
             file,
             data_bytes: 0,
+            #[cfg(test)]
+            fail_after: None,
         })
     }
 
-    /// Append samples and make the header cover them.
+    /// Make data writes fail with ENOSPC once the data would pass `bytes`.
+    #[cfg(test)]
+    pub(crate) fn fail_after(&mut self, bytes: u64) {
+        self.fail_after = Some(bytes);
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        #[cfg(test)]
+        if let Some(limit) = self.fail_after {
+            let room = (HEADER_LEN + limit).saturating_sub(offset) as usize;
+            if buf.len() > room {
+                // Like a real full disk: what fits is written, then ENOSPC.
+                self.file.write_all_at(&buf[..room], offset)?;
+                return Err(io::Error::from_raw_os_error(28));
+            }
+        }
+        self.file.write_all_at(buf, offset)
+    }
+
+    /// Append samples and make the header cover them. On an error the file
+    /// is cut back to what the header covers, so it stays a valid WAV of
+    /// the audio written before.
     pub fn append(&mut self, samples: &[i16], sample_rate: u32) -> io::Result<()> {
         if samples.is_empty() {
             return Ok(());
@@ -55,11 +81,22 @@ impl WavFile {
         for s in samples {
             bytes.extend_from_slice(&s.to_le_bytes());
         }
-        self.file
-            .write_all_at(&bytes, HEADER_LEN + self.data_bytes)?;
-        self.data_bytes += bytes.len() as u64;
-        let size = u32::try_from(self.data_bytes).unwrap_or(u32::MAX);
-        self.file.write_all_at(&header(sample_rate, size), 0)
+        let old = self.data_bytes;
+        let new = old + bytes.len() as u64;
+        let res = self.write_at(&bytes, HEADER_LEN + old).and_then(|()| {
+            let size = u32::try_from(new).unwrap_or(u32::MAX);
+            self.write_at(&header(sample_rate, size), 0)
+        });
+        match res {
+            Ok(()) => {
+                self.data_bytes = new;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(HEADER_LEN + old);
+                Err(e)
+            }
+        }
     }
 
     /// Samples written so far.
@@ -119,6 +156,21 @@ mod tests {
         let b = std::fs::read(&p).unwrap();
         assert_eq!(b.len(), 44 + 8);
         assert_eq!(u32::from_le_bytes([b[40], b[41], b[42], b[43]]), 8);
+    }
+
+    #[test]
+    fn failed_append_leaves_a_valid_file_of_the_earlier_audio() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.wav");
+        let mut w = WavFile::create(&p, 8000).unwrap();
+        w.append(&[7; 100], 8000).unwrap();
+        w.fail_after(300);
+        let e = w.append(&[8; 100], 8000).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(28));
+        assert_eq!(w.samples(), 100);
+        let b = std::fs::read(&p).unwrap();
+        assert_eq!(b.len(), 44 + 200);
+        assert_eq!(u32::from_le_bytes([b[40], b[41], b[42], b[43]]), 200);
     }
 
     #[test]

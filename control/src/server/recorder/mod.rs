@@ -13,6 +13,12 @@ use mediafork_dataplane::demux::TrackRef;
 use mediafork_dataplane::engine::{Binding, CallHandle, Engine, TrackSetup};
 use mediafork_dataplane::recording::meta::now_ns;
 
+mod calls;
+
+pub use calls::{CaptureState, PendingEvent};
+
+use calls::{CallInfo, EventQueue};
+
 use super::answer::{any_recordable, assess, build_answer, Ports, Verdict};
 use crate::call_info::{call_setup, participants};
 use crate::replay::metadata_file_name;
@@ -29,6 +35,19 @@ pub trait PortAllocator: Send {
     fn release(&mut self, now: Instant, ports: Ports);
     /// Ports free for new calls.
     fn free(&self) -> usize;
+    /// Totals for `status` and metrics.
+    fn usage(&self) -> PortUsage;
+}
+
+/// How the media port range is used.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortUsage {
+    pub total: usize,
+    pub in_use: usize,
+    pub quarantined: usize,
+    pub free: usize,
+    /// Free RTP/RTCP pairs (a call without rtcp-mux needs two per stream).
+    pub free_pairs: usize,
 }
 
 /// Opens and closes whatever receives media on a local address (sockets
@@ -55,6 +74,9 @@ pub struct RecorderConfig {
     pub session_expires: Duration,
     /// Our Contact URI host:port.
     pub contact: String,
+    /// `recordings.mode = "on_demand"`: calls start stopped and nothing is
+    /// stored until a `start` control.
+    pub on_demand: bool,
 }
 
 /// A SIP request the recorder sends on its own (BYE on session expiry).
@@ -73,6 +95,7 @@ struct StreamState {
     ports: Ports,
     /// Payload types last answered (a change updates the track).
     payload_types: Vec<(u8, mediafork_dataplane::codec::Codec)>,
+    label: Option<String>,
 }
 
 /// A SIP dialog feeding a recording.
@@ -123,6 +146,7 @@ struct Recording {
     handle: CallHandle,
     legs: usize,
     metadata_versions: usize,
+    info: CallInfo,
 }
 
 /// Why a recording ended, written to `meta.json` as `extensions.ended_by`.
@@ -145,6 +169,9 @@ pub struct Recorder {
     pending: Vec<PendingRequest>,
     next_session: u64,
     counters: RecorderCounters,
+    events: EventQueue,
+    /// The recordings volume is critically full: refuse new calls.
+    storage_critical: bool,
 }
 
 /// What the recorder counted, for metrics and `status`.
@@ -183,6 +210,8 @@ impl Recorder {
             pending: Vec::new(),
             next_session: seed / 1000,
             counters: RecorderCounters::default(),
+            events: EventQueue::default(),
+            storage_critical: false,
         }
     }
 
@@ -210,6 +239,41 @@ impl Recorder {
         self.draining
     }
 
+    /// The storage monitor's verdict: at critical, new calls get 503 and
+    /// OPTIONS 503 (the SBC fails over); calls in progress go on.
+    pub fn set_storage_critical(&mut self, critical: bool) {
+        self.storage_critical = critical;
+    }
+
+    pub fn is_storage_critical(&self) -> bool {
+        self.storage_critical
+    }
+
+    /// Why new calls are refused right now (empty when they are not).
+    pub fn refusing_because(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.draining {
+            v.push("draining".to_string());
+        }
+        if self.storage_critical {
+            v.push("storage_critical".to_string());
+        }
+        v
+    }
+
+    /// Media ports in use, free and in quarantine.
+    pub fn port_usage(&self) -> PortUsage {
+        self.ports.usage()
+    }
+
+    /// Tracks being received.
+    pub fn active_tracks(&self) -> usize {
+        self.dialogs
+            .values()
+            .map(|d| d.streams.iter().flatten().count())
+            .sum()
+    }
+
     /// Apply reloaded limits (SIGHUP): new calls see them, calls in
     /// progress are untouched.
     pub fn reload(&mut self, max_calls: usize, pcap: bool) {
@@ -232,8 +296,9 @@ impl Recorder {
         r
     }
 
-    fn unavailable(&mut self, req: &SipMessage, why: &str) -> SipMessage {
+    fn unavailable(&mut self, req: &SipMessage, why: &str, reason: &str) -> SipMessage {
         self.counters.calls_rejected += 1;
+        crate::metrics::call_failed(invite_source(req), reason);
         let mut r = self.respond(req, 503, why, None);
         r.set_header("Retry-After", "30");
         r
@@ -270,6 +335,8 @@ impl Recorder {
             (200, "OK")
         } else if self.draining {
             (503, "Service Unavailable (draining)")
+        } else if self.storage_critical {
+            (503, "Service Unavailable (recordings disk full)")
         } else if self.recordings.len() >= self.config.max_calls || self.ports.free() < 2 {
             (503, "Service Unavailable (at capacity)")
         } else {
@@ -322,10 +389,17 @@ impl Recorder {
             return self.respond(req, 482, "Loop Detected", None);
         }
         if self.draining {
-            return self.unavailable(req, "Service Unavailable (draining)");
+            return self.unavailable(req, "Service Unavailable (draining)", "draining");
+        }
+        if self.storage_critical {
+            return self.unavailable(
+                req,
+                "Service Unavailable (recordings disk full)",
+                "storage_critical",
+            );
         }
         if self.recordings.len() >= self.config.max_calls {
-            return self.unavailable(req, "Service Unavailable (at capacity)");
+            return self.unavailable(req, "Service Unavailable (at capacity)", "at_capacity");
         }
         let kind = match classify_invite(req) {
             Ok(k) => k,
@@ -335,6 +409,7 @@ impl Recorder {
         let verdicts = assess(&offer);
         if !any_recordable(&verdicts) {
             self.counters.calls_rejected += 1;
+            crate::metrics::call_failed(kind_name(&kind), "no_recordable_stream");
             let why = verdicts
                 .iter()
                 .find_map(|v| match v {
@@ -355,7 +430,11 @@ impl Recorder {
             })
             .sum();
         if self.ports.free() < needed {
-            return self.unavailable(req, "Service Unavailable (out of media ports)");
+            return self.unavailable(
+                req,
+                "Service Unavailable (out of media ports)",
+                "out_of_ports",
+            );
         }
         let interval = match self.session_interval(req) {
             Ok(i) => i,
@@ -370,11 +449,22 @@ impl Recorder {
         };
         let new_recording = !self.recordings.contains_key(&rec_key);
         if new_recording {
-            let mut setup = call_setup(req, &kind, now_ns());
+            let started = now_ns();
+            let mut setup = call_setup(req, &kind, started);
             setup.pcap = Some(self.config.pcap);
+            setup.start_stopped = self.config.on_demand;
+            let info = CallInfo::new(
+                kind_name(&kind),
+                setup.ids.clone(),
+                started,
+                peer,
+                self.config.on_demand,
+            );
             let handle = match self.engine.open_call(setup) {
                 Ok(h) => h,
-                Err(e) => return self.unavailable(req, &format!("Service Unavailable ({e})")),
+                Err(e) => {
+                    return self.unavailable(req, &format!("Service Unavailable ({e})"), "engine")
+                }
             };
             tracing::info!(recording_id = %handle.recording_id, call_id = %call_id, source = kind_name(&kind), "recording started");
             self.recordings.insert(
@@ -383,9 +473,27 @@ impl Recorder {
                     handle,
                     legs: 0,
                     metadata_versions: 0,
+                    info,
                 },
             );
             self.counters.calls_started += 1;
+            crate::metrics::call_started(kind_name(&kind));
+            let mut data = serde_json::Map::new();
+            data.insert("source".into(), kind_name(&kind).into());
+            data.insert("peer".into(), peer.to_string().into());
+            if let Some(r) = self.recordings.get(&rec_key) {
+                data.insert("dir".into(), r.handle.dir.display().to_string().into());
+                if let Some(x) = &r.info.ids.x_refci {
+                    data.insert("x_refci".into(), x.clone().into());
+                }
+                if let Some(g) = &r.info.ids.cisco_guid {
+                    data.insert("cisco_guid".into(), g.clone().into());
+                }
+                if self.config.on_demand {
+                    data.insert("state".into(), "stopped".into());
+                }
+            }
+            self.emit("call_started", started, &rec_key, data);
         }
         let local_tag = new_tag();
         self.next_session += 1;
@@ -433,7 +541,11 @@ impl Recorder {
                     let _ = self.engine.end_call(&rec.handle, now_ns());
                 }
             }
-            return self.unavailable(req, "Service Unavailable (out of media ports)");
+            return self.unavailable(
+                req,
+                "Service Unavailable (out of media ports)",
+                "out_of_ports",
+            );
         }
         if let Some(rec) = self.recordings.get_mut(&rec_key) {
             rec.legs += 1;
@@ -497,6 +609,14 @@ impl Recorder {
     fn classify_error(&mut self, req: &SipMessage, e: &ClassifyError) -> SipMessage {
         self.counters.calls_rejected += 1;
         let code = e.status_code();
+        crate::metrics::call_failed(
+            invite_source(req),
+            match code {
+                415 => "unsupported_media_type",
+                488 => "not_acceptable",
+                _ => "bad_request",
+            },
+        );
         let reason = match code {
             415 => "Unsupported Media Type".to_string(),
             488 => format!("Not Acceptable Here: {e}"),
@@ -583,7 +703,7 @@ impl Recorder {
                     });
                     let setup = TrackSetup {
                         index,
-                        label,
+                        label: label.clone(),
                         payload_types: payload_types.clone(),
                         bindings: bindings.clone(),
                     };
@@ -603,10 +723,30 @@ impl Recorder {
                             }
                         }
                     }
+                    let mut data = serde_json::Map::new();
+                    if let Some(l) = &label {
+                        data.insert("label".into(), l.clone().into());
+                    }
+                    data.insert(
+                        "local".into(),
+                        SocketAddr::new(self.config.media_addr, ports.rtp)
+                            .to_string()
+                            .into(),
+                    );
+                    data.insert(
+                        "codecs".into(),
+                        payload_types
+                            .iter()
+                            .map(|(_, c)| serde_json::Value::from(c.name()))
+                            .collect::<Vec<_>>()
+                            .into(),
+                    );
+                    self.emit("stream_added", now_ns(), &dialog.recording, data);
                     dialog.streams[i] = Some(StreamState {
                         track,
                         ports,
                         payload_types: payload_types.clone(),
+                        label,
                     });
                     out.push(Some(ports));
                 }
@@ -788,6 +928,7 @@ impl Recorder {
                 set_ended_by(&self.engine, &rec.handle, why);
                 let _ = self.engine.end_call(&rec.handle, now_ns());
                 self.counters.calls_ended += 1;
+                crate::metrics::call_ended(rec.info.source, why);
                 tracing::info!(recording_id = %rec.handle.recording_id, %call_id, ended_by = why, "recording ended");
             }
         }
@@ -963,6 +1104,11 @@ fn via_transport(req: &SipMessage) -> String {
         .unwrap_or_else(|| "UDP".to_string())
 }
 
+/// The source label of a call refused before it was classified.
+fn invite_source(req: &SipMessage) -> &'static str {
+    classify_invite(req).map_or("unknown", |k| kind_name(&k))
+}
+
 fn kind_name(k: &InviteKind) -> &'static str {
     match k {
         InviteKind::Siprec { .. } => "siprec",
@@ -1086,6 +1232,15 @@ mod tests {
         fn free(&self) -> usize {
             (40_010 - self.1) as usize
         }
+        fn usage(&self) -> PortUsage {
+            PortUsage {
+                total: 10,
+                in_use: (self.1 - 40_000) as usize,
+                quarantined: 0,
+                free: self.free(),
+                free_pairs: self.free() / 2,
+            }
+        }
     }
 
     struct FakeReceivers(Arc<Mutex<Log>>);
@@ -1118,6 +1273,7 @@ mod tests {
             min_se: Duration::from_secs(90),
             session_expires: Duration::from_secs(1800),
             contact: "127.0.0.1:5060".into(),
+            on_demand: false,
         };
         let r = Recorder::new(
             engine.clone(),
@@ -1413,5 +1569,197 @@ mod tests {
         assert_eq!(out[0].reliable_conn, Some(7));
         // Reliable transport: no retransmission.
         assert!(rec.handle_timeout(now + Duration::from_secs(61)).is_empty());
+    }
+
+    fn sel(id: &str) -> crate::admin::api::CallSelector {
+        crate::admin::api::CallSelector {
+            id: id.to_string(),
+            by: None,
+        }
+    }
+
+    #[test]
+    fn calls_are_found_by_any_id_and_controls_follow_the_state() {
+        use crate::admin::api::{AdminError, ControlAction, ControlRequest, IdKind, TagRequest};
+        let (mut r, _log, _engine) = recorder();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let now = Instant::now();
+        let guid = "Cisco-Guid: 2116681300-3661238766-2148922575-3797695020\r\n";
+        let ok = r
+            .on_request(now, &invite("c1@x", 1, None, TWO, guid), peer, None)
+            .unwrap();
+        assert_eq!(ok.status(), Some(200));
+        let ok2 = r
+            .on_request(now, &invite("c2@x", 1, None, TWO, guid), peer, None)
+            .unwrap();
+        assert_eq!(ok2.status(), Some(200));
+        let calls = r.list_calls(now_ns());
+        assert_eq!(calls.len(), 2);
+        assert!(calls
+            .iter()
+            .all(|c| c.tracks == 2 && c.state == "recording"));
+        let rec1 = calls
+            .iter()
+            .find(|c| c.call_id.as_deref() == Some("c1@x"))
+            .unwrap()
+            .recording_id
+            .clone();
+
+        // By Call-ID, recording id, and Cisco-GUID in either form; one GUID
+        // on two calls is ambiguous; unknown ids are not found.
+        assert_eq!(
+            r.show_call(&sel("c1@x"), 0).unwrap().summary.recording_id,
+            rec1
+        );
+        assert_eq!(
+            r.show_call(&sel(&rec1), 0)
+                .unwrap()
+                .summary
+                .call_id
+                .as_deref(),
+            Some("c1@x")
+        );
+        assert!(matches!(
+            r.show_call(&sel("2116681300-3661238766-2148922575-3797695020"), 0),
+            Err(AdminError::Ambiguous(_))
+        ));
+        assert!(matches!(
+            r.show_call(&sel("7E2A3F54DA3A8DEE8015A94FE2699D2C"), 0),
+            Err(AdminError::Ambiguous(_))
+        ));
+        let by_kind = crate::admin::api::CallSelector {
+            id: "c2@x".into(),
+            by: Some(IdKind::RecordingId),
+        };
+        assert!(matches!(
+            r.show_call(&by_kind, 0),
+            Err(AdminError::NotFound(_))
+        ));
+        let detail = r.show_call(&sel("c1@x"), 0).unwrap();
+        assert_eq!(detail.track_list.len(), 2);
+        assert_eq!(detail.track_list[0].label.as_deref(), Some("1"));
+        assert_eq!(detail.track_list[0].codecs, ["PCMU"]);
+
+        let req = ControlRequest {
+            by: Some("agent-7".into()),
+            reason: None,
+        };
+        let c1 = sel("c1@x");
+        assert!(matches!(
+            r.control(&c1, ControlAction::Resume, &req, 1),
+            Err(AdminError::Conflict(_))
+        ));
+        assert_eq!(
+            r.control(&c1, ControlAction::Pause, &req, 2)
+                .unwrap()
+                .summary
+                .state,
+            "paused"
+        );
+        assert!(matches!(
+            r.control(&c1, ControlAction::Pause, &req, 3),
+            Err(AdminError::Conflict(_))
+        ));
+        // Stop while paused: the pause ends where the stop begins.
+        let d = r.control(&c1, ControlAction::Stop, &req, 4).unwrap();
+        assert_eq!(d.summary.state, "stopped");
+        assert_eq!(d.intervals.len(), 2);
+        assert!(d.intervals[0].kind == "pause" && d.intervals[0].ended_at.is_some());
+        assert!(d.intervals[1].kind == "stop" && d.intervals[1].ended_at.is_none());
+        assert!(matches!(
+            r.control(&c1, ControlAction::Pause, &req, 5),
+            Err(AdminError::Conflict(_))
+        ));
+        assert_eq!(
+            r.control(&c1, ControlAction::Start, &req, 6)
+                .unwrap()
+                .summary
+                .state,
+            "recording"
+        );
+
+        let mut tags = std::collections::BTreeMap::new();
+        tags.insert("agent_id".to_string(), "4711".to_string());
+        let t = TagRequest { tags, by: None };
+        assert_eq!(r.tag(&c1, &t, 7).unwrap().tags["agent_id"], "4711");
+        let mut bad = std::collections::BTreeMap::new();
+        bad.insert("no spaces".to_string(), "1".to_string());
+        assert!(matches!(
+            r.tag(
+                &c1,
+                &TagRequest {
+                    tags: bad,
+                    by: None
+                },
+                8
+            ),
+            Err(AdminError::BadRequest(_))
+        ));
+
+        let mut events = Vec::new();
+        while let Some(e) = r.poll_event() {
+            events.push((e.event, e.call_id));
+        }
+        let c1_events: Vec<&str> = events
+            .iter()
+            .filter(|(_, c)| c.as_deref() == Some("c1@x"))
+            .map(|(e, _)| *e)
+            .collect();
+        assert_eq!(
+            c1_events,
+            [
+                "call_started",
+                "stream_added",
+                "stream_added",
+                "paused",
+                "stopped",
+                "started",
+                "tagged"
+            ]
+        );
+    }
+
+    #[test]
+    fn storage_critical_refuses_new_calls_and_options_but_not_calls_in_progress() {
+        let (mut r, _log, _engine) = recorder();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let now = Instant::now();
+        let ok = r
+            .on_request(now, &invite("s1@x", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        let tag = ok.to().unwrap().tag().unwrap().to_string();
+        r.set_storage_critical(true);
+        assert_eq!(r.refusing_because(), ["storage_critical"]);
+        let no = r
+            .on_request(now, &invite("s2@x", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        assert_eq!(no.status(), Some(503));
+        assert!(
+            matches!(&no.start, crate::sip::StartLine::Response { reason, .. } if reason.contains("disk")),
+            "{no:?}"
+        );
+        let opts = SipMessage::parse(
+            b"OPTIONS sip:srs@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKo1\r\n\
+              From: <sip:src@192.0.2.10>;tag=a\r\nTo: <sip:srs@127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 1 OPTIONS\r\n\
+              Content-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            r.on_request(now, &opts, peer, None).unwrap().status(),
+            Some(503)
+        );
+        // The call in progress goes on and ends normally.
+        assert_eq!(r.active_recordings(), 1);
+        assert_eq!(
+            r.on_request(now, &bye("s1@x", &tag), peer, None)
+                .unwrap()
+                .status(),
+            Some(200)
+        );
+        r.set_storage_critical(false);
+        assert_eq!(
+            r.on_request(now, &opts, peer, None).unwrap().status(),
+            Some(200)
+        );
     }
 }
