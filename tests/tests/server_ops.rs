@@ -114,6 +114,151 @@ fn sighup_reloads_the_source_acl() {
     assert_eq!(server.stop(), Some(0));
 }
 
+/// `openssl ARGS`, which must succeed.
+fn openssl(args: &[&str]) {
+    let o = tool("openssl", args);
+    assert!(
+        o.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// A key and a certificate for `cn` signed by `ca` (or self-signed).
+fn issue(dir: &std::path::Path, name: &str, cn: &str, ca: Option<&str>) -> (String, String) {
+    let key = dir.join(format!("{name}.key")).display().to_string();
+    let cert = dir.join(format!("{name}.pem")).display().to_string();
+    let subj = format!("/CN={cn}");
+    match ca {
+        None => openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            &subj,
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &key,
+            "-out",
+            &cert,
+        ]),
+        Some(ca) => {
+            let csr = dir.join(format!("{name}.csr")).display().to_string();
+            let ext = dir.join(format!("{name}.ext"));
+            std::fs::write(
+                &ext,
+                format!("subjectAltName=DNS:{cn}\nextendedKeyUsage=clientAuth,serverAuth\n"),
+            )
+            .unwrap();
+            openssl(&[
+                "req", "-newkey", "rsa:2048", "-nodes", "-subj", &subj, "-keyout", &key, "-out",
+                &csr,
+            ]);
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &format!("{ca}.pem"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-extfile",
+                ext.to_str().unwrap(),
+                "-out",
+                &cert,
+            ]);
+        }
+    }
+    (cert, key)
+}
+
+/// Send OPTIONS over TLS with `openssl s_client` (with a client
+/// certificate when given); the first line of the answer, or "" when the
+/// handshake was refused.
+fn tls_options(port: u16, client: Option<&(String, String)>, ca: &str) -> String {
+    let addr = format!("127.0.0.1:{port}");
+    let mut args = vec![
+        "s_client",
+        "-quiet",
+        "-connect",
+        &addr,
+        "-servername",
+        "localhost",
+        "-CAfile",
+        ca,
+    ];
+    if let Some((cert, key)) = client {
+        args.extend(["-cert", cert.as_str(), "-key", key.as_str()]);
+    }
+    let mut child = Command::new("openssl")
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl s_client");
+    let req = options("mtls", 5061, &addr).replace("SIP/2.0/UDP", "SIP/2.0/TLS");
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(req.as_bytes());
+    let _ = stdin.flush();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    first.trim_end().to_string()
+}
+
+// sip.tls.client_ca: only SBCs with a certificate from the configured CA
+// get through the TLS handshake.
+#[test]
+fn mutual_tls_accepts_only_clients_certified_by_the_configured_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    issue(d, "ca", "mediafork test CA", None);
+    let ca = d.join("ca").display().to_string();
+    let server_cert = issue(d, "server", "localhost", Some(&ca));
+    let sbc = issue(d, "sbc", "sbc1.example.net", Some(&ca));
+    issue(d, "rogue-ca", "rogue CA", None);
+    let rogue = issue(
+        d,
+        "rogue",
+        "sbc1.example.net",
+        Some(&d.join("rogue-ca").display().to_string()),
+    );
+    let cfg = d.join("mediafork.toml");
+    let tls = format!(
+        "[sip.tls]\nlisten = \"127.0.0.1:16078\"\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{ca}.pem\"\n",
+        server_cert.0, server_cert.1
+    );
+    write_config(&cfg, "127.0.0.1:16077", &d.join("rec"), "", &tls);
+    let server = Server::start(&["--config", cfg.to_str().unwrap()]);
+    let ca_pem = format!("{ca}.pem");
+    assert_eq!(tls_options(16078, Some(&sbc), &ca_pem), "SIP/2.0 200 OK");
+    assert_eq!(
+        tls_options(16078, None, &ca_pem),
+        "",
+        "no client certificate"
+    );
+    assert_eq!(
+        tls_options(16078, Some(&rogue), &ca_pem),
+        "",
+        "certificate from another CA"
+    );
+    assert_eq!(server.stop(), Some(0));
+}
+
 #[test]
 fn sip_over_tls_answers_options() {
     let tmp = tempfile::tempdir().unwrap();

@@ -360,7 +360,8 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     let tls = match (&config.sip.tls.cert, &config.sip.tls.key) {
         (Some(c), Some(k)) => Some(TlsSettings {
             listen: config.sip.tls.listen,
-            acceptor: transport::tls_acceptor(c, k).map_err(ServerError)?,
+            acceptor: transport::tls_acceptor(c, k, config.sip.tls.client_ca.as_deref())
+                .map_err(ServerError)?,
         }),
         _ => None,
     };

@@ -132,7 +132,13 @@ pub struct TlsSettings {
 }
 
 /// Load a certificate chain and key (PEM) into a TLS acceptor.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
+/// `client_ca`: when given, every client must present a certificate that
+/// chains to one of its CAs (mutual TLS); the handshake fails otherwise.
+pub fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
     let certs = {
         let f = std::fs::File::open(cert)
             .map_err(|e| format!("sip.tls.cert {}: {e}", cert.display()))?;
@@ -154,13 +160,42 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor
             .ok_or_else(|| format!("sip.tls.key {}: no private key in the file", key.display()))?
     };
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca, provider)?),
+    };
+    let config = builder
         .with_single_cert(certs, key)
         .map_err(|e| format!("sip.tls: certificate and key do not match: {e}"))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A verifier that accepts client certificates issued by the CAs in `ca`.
+fn client_verifier(
+    ca: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    let f = std::fs::File::open(ca)
+        .map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut std::io::BufReader::new(f)) {
+        let c = c.map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "sip.tls.client_ca {}: no CA certificate in the file",
+            ca.display()
+        ));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))
 }
 
 /// Bind UDP and TCP on each address of `listen`, and TLS if given. Every
