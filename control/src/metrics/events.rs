@@ -98,6 +98,11 @@ pub fn sip_response(method: &str, code: u16) {
     response(method, code, SENT);
 }
 
+/// A SIP message dropped at the transport (`acl`, `rate_limited`).
+pub fn sip_dropped(reason: &'static str) {
+    counter!(n::SIP_DROPPED, "reason" => reason).increment(1);
+}
+
 /// A SIP request mediafork sent (BYE at session expiry, refreshing UPDATE).
 pub fn sip_request_sent(method: &str) {
     counter!(n::SIP_REQUESTS, "method" => method_label(method), "direction" => SENT).increment(1);

@@ -45,6 +45,7 @@
 //! | `mediafork_calls_failed_total` | counter | `source`, `reason` | [`call_failed`] |
 //! | `mediafork_sip_requests_total` | counter | `method`, `direction` | [`sip_request`], [`sip_request_sent`] |
 //! | `mediafork_sip_responses_total` | counter | `method`, `code`, `class`, `direction` | [`sip_response`], [`sip_response_received`] |
+//! | `mediafork_sip_dropped_messages_total` | counter | `reason` | [`sip_dropped`] |
 //! | `mediafork_tracks_ended_total` | counter | | [`track_ended`] |
 //! | `mediafork_rtp_jitter_seconds` | histogram | | [`track_ended`] |
 //! | `mediafork_rtp_lost_packets_total` | counter | | [`track_ended`] |
@@ -86,8 +87,8 @@ pub use collect::{
 };
 pub use events::{
     build_info, call_ended, call_failed, call_started, method_label, reason_label,
-    recordings_deleted, sip_request, sip_request_sent, sip_response, sip_response_received,
-    source_label, storage_transition, track_ended, writer_latency,
+    recordings_deleted, sip_dropped, sip_request, sip_request_sent, sip_response,
+    sip_response_received, source_label, storage_transition, track_ended, writer_latency,
 };
 pub use exporter::{builder, install, MetricsError, MetricsHandle};
 

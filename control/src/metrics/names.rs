@@ -83,6 +83,7 @@ pub const CALLS_FAILED: &str = "mediafork_calls_failed_total";
 // --- SIP -----------------------------------------------------------------
 pub const SIP_REQUESTS: &str = "mediafork_sip_requests_total";
 pub const SIP_RESPONSES: &str = "mediafork_sip_responses_total";
+pub const SIP_DROPPED: &str = "mediafork_sip_dropped_messages_total";
 
 // --- RTP quality (per ended track) ---------------------------------------
 pub const TRACKS_ENDED: &str = "mediafork_tracks_ended_total";
@@ -354,6 +355,13 @@ pub const ALL: &[MetricDef] = &[
         Count,
         &["method", "code", "class", "direction"],
         "SIP responses, by request method, status code and class (1xx..6xx); direction is sent or received.",
+    ),
+    def(
+        SIP_DROPPED,
+        Counter,
+        Count,
+        &["reason"],
+        "SIP messages dropped before the transaction layer: acl (source not allowed), rate_limited (flood from one source).",
     ),
     def(
         TRACKS_ENDED,

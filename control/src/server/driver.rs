@@ -367,7 +367,10 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     };
     let tcp = config.sip.transports.contains(&CfgTransport::Tcp);
     let (tx, rx) = mpsc::channel::<Inbound>(4096);
-    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl.clone(), tx)
+    let flood_guard: transport::SharedGuard = Arc::new(std::sync::Mutex::new(
+        super::flood::FloodGuard::new(super::flood::FloodLimits::default(), Instant::now()),
+    ));
+    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl.clone(), flood_guard, tx)
         .await
         .map_err(err)?;
     for (t, a) in &listeners.local {

@@ -5,6 +5,7 @@
 pub mod admin_ops;
 pub mod answer;
 pub mod driver;
+pub mod flood;
 pub mod housekeeping;
 pub mod recorder;
 pub mod transport;

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
+use super::flood::{FloodGuard, Verdict};
 use crate::sip::framing;
 use crate::sip::txn::{Peer, Transport};
 
@@ -64,7 +65,33 @@ impl Prefix {
 pub type SharedAcl = Arc<std::sync::RwLock<Acl>>;
 
 fn permits(acl: &SharedAcl, ip: IpAddr) -> bool {
-    acl.read().unwrap_or_else(|p| p.into_inner()).permits(ip)
+    let ok = acl.read().unwrap_or_else(|p| p.into_inner()).permits(ip);
+    if !ok {
+        crate::metrics::sip_dropped("acl");
+    }
+    ok
+}
+
+/// The per-source flood guard the listeners share.
+pub type SharedGuard = Arc<Mutex<FloodGuard>>;
+
+/// Whether a message from `from` may be queued; a flooding source is cut
+/// to its rate, with one log line per source per window.
+fn admit(guard: &SharedGuard, from: SocketAddr) -> bool {
+    let v = guard
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .check(from.ip(), std::time::Instant::now());
+    match v {
+        Verdict::Pass => true,
+        Verdict::Drop { log, dropped } => {
+            crate::metrics::sip_dropped("rate_limited");
+            if log {
+                tracing::warn!(source = %from.ip(), dropped, "SIP flood: messages from this source over sip.flood_rate are dropped (other sources are not affected)");
+            }
+            false
+        }
+    }
 }
 
 /// Who may send us SIP. Empty = anyone.
@@ -178,8 +205,8 @@ fn client_verifier(
     ca: &Path,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
-    let f = std::fs::File::open(ca)
-        .map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))?;
+    let f =
+        std::fs::File::open(ca).map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))?;
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile::certs(&mut std::io::BufReader::new(f)) {
         let c = c.map_err(|e| format!("sip.tls.client_ca {}: {e}", ca.display()))?;
@@ -205,6 +232,7 @@ pub async fn listen(
     tcp: bool,
     tls: Option<TlsSettings>,
     acl: SharedAcl,
+    guard: SharedGuard,
     inbound: mpsc::Sender<Inbound>,
 ) -> std::io::Result<Listeners> {
     let conns: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>> = Arc::default();
@@ -219,7 +247,7 @@ pub async fn listen(
         let sock = Arc::new(sock);
         udp.push((bound, sock.clone()));
         local.push((Transport::Udp, bound));
-        tokio::spawn(udp_loop(sock, acl.clone(), inbound.clone()));
+        tokio::spawn(udp_loop(sock, acl.clone(), guard.clone(), inbound.clone()));
         if tcp {
             let l = TcpListener::bind(bound).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot bind SIP TCP {bound}: {e}"))
@@ -229,6 +257,7 @@ pub async fn listen(
                 l,
                 None,
                 acl.clone(),
+                guard.clone(),
                 inbound.clone(),
                 conns.clone(),
                 next_conn.clone(),
@@ -244,6 +273,7 @@ pub async fn listen(
             l,
             Some(t.acceptor),
             acl.clone(),
+            guard.clone(),
             inbound.clone(),
             conns.clone(),
             next_conn.clone(),
@@ -258,7 +288,12 @@ pub async fn listen(
     })
 }
 
-async fn udp_loop(sock: Arc<UdpSocket>, acl: SharedAcl, inbound: mpsc::Sender<Inbound>) {
+async fn udp_loop(
+    sock: Arc<UdpSocket>,
+    acl: SharedAcl,
+    guard: SharedGuard,
+    inbound: mpsc::Sender<Inbound>,
+) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = match sock.recv_from(&mut buf).await {
@@ -272,6 +307,9 @@ async fn udp_loop(sock: Arc<UdpSocket>, acl: SharedAcl, inbound: mpsc::Sender<In
         };
         if !permits(&acl, from.ip()) {
             tracing::debug!(peer = %from, "SIP from a source outside the ACL dropped");
+            continue;
+        }
+        if !admit(&guard, from) {
             continue;
         }
         let peer = Peer {
@@ -296,6 +334,7 @@ async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     acl: SharedAcl,
+    guard: SharedGuard,
     inbound: mpsc::Sender<Inbound>,
     conns: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>>,
     next_conn: Arc<AtomicU64>,
@@ -308,6 +347,11 @@ async fn accept_loop(
             tracing::debug!(peer = %from, "SIP connection from a source outside the ACL refused");
             continue;
         }
+        // A connection counts as a message: a source opening connections
+        // in a loop is limited like one sending datagrams.
+        if !admit(&guard, from) {
+            continue;
+        }
         let _ = stream.set_nodelay(true);
         let id = next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
@@ -318,13 +362,20 @@ async fn accept_loop(
         let inbound = inbound.clone();
         let conns = conns.clone();
         let tls = tls.clone();
+        let guard = guard.clone();
         tokio::spawn(async move {
+            let io = StreamIo {
+                from,
+                conn: id,
+                guard,
+                inbound,
+            };
             match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(s) => serve_stream(s, from, id, Transport::Tls, inbound, rx).await,
+                    Ok(s) => serve_stream(s, Transport::Tls, io, rx).await,
                     Err(e) => tracing::info!(peer = %from, error = %e, "TLS handshake failed"),
                 },
-                None => serve_stream(stream, from, id, Transport::Tcp, inbound, rx).await,
+                None => serve_stream(stream, Transport::Tcp, io, rx).await,
             }
             conns.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         });
@@ -333,14 +384,26 @@ async fn accept_loop(
 
 /// Read whole SIP messages off a stream (Content-Length framing, RFC 3261
 /// §18.3) and write what the driver sends back.
-async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    stream: S,
+/// Where a stream's messages come from and go to.
+struct StreamIo {
     from: SocketAddr,
     conn: u64,
-    transport: Transport,
+    guard: SharedGuard,
     inbound: mpsc::Sender<Inbound>,
+}
+
+async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
+    transport: Transport,
+    io: StreamIo,
     mut outbound: mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
+    let StreamIo {
+        from,
+        conn,
+        guard,
+        inbound,
+    } = io;
     let (mut rd, mut wr) = tokio::io::split(stream);
     let writer = tokio::spawn(async move {
         while let Some(bytes) = outbound.recv().await {
@@ -363,6 +426,9 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                     let msg: Vec<u8> = buf.drain(..len).collect();
                     if msg.iter().all(|b| *b == b'\r' || *b == b'\n') {
                         continue; // keep-alive
+                    }
+                    if !admit(&guard, from) {
+                        continue;
                     }
                     let peer = Peer {
                         addr: from,
