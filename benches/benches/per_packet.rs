@@ -78,6 +78,7 @@ fn setup(tracks: usize) -> Fixture {
                     label: None,
                     payload_types: vec![(0, Codec::Pcmu)],
                     bindings: vec![Binding::Port(dst)],
+                    ..TrackSetup::default()
                 },
             )
             .unwrap();

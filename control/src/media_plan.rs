@@ -8,7 +8,9 @@ use mediafork_dataplane::codec::Codec;
 use mediafork_dataplane::config::PortRange;
 use mediafork_dataplane::engine::{Binding, TrackSetup};
 
-use crate::sdp::{Direction, MediaDescription, MediaKind, Sdp};
+use mediafork_dataplane::srtp::MasterKey;
+
+use crate::sdp::{Direction, MediaDescription, MediaKind, SdesCrypto, Sdp};
 
 /// Where and how one m-line's media arrives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub struct StreamPlan {
     pub rtcp_port: Option<u16>,
     pub payload_types: Vec<(u8, Codec)>,
     pub direction: Direction,
+    /// SRTP: the offerer's SDES key for the tag the answer chose.
+    pub srtp: Option<MasterKey>,
 }
 
 impl StreamPlan {
@@ -40,6 +44,7 @@ impl StreamPlan {
             label: self.label.clone(),
             payload_types: self.payload_types.clone(),
             bindings,
+            srtp: self.srtp.clone(),
         }
     }
 }
@@ -94,7 +99,20 @@ pub fn plan_from_answer(answer: &Sdp, offer: Option<&Sdp>) -> Vec<StreamPlan> {
             rtcp_port,
             payload_types: payload_types(m, offered),
             direction: m.direction(),
+            srtp: offered.and_then(|o| sdes_key(m, o)),
         });
     }
     plans
+}
+
+/// The offerer's key for the `a=crypto` tag the answer `m` accepted (a
+/// captured SRTP call replays decrypted when its SDP carried SDES keys).
+fn sdes_key(m: &MediaDescription, offered: &MediaDescription) -> Option<MasterKey> {
+    let tag = m.crypto.first()?.split_ascii_whitespace().next()?;
+    offered
+        .crypto
+        .iter()
+        .filter(|c| c.split_ascii_whitespace().next() == Some(tag))
+        .find_map(|c| SdesCrypto::parse(c).ok())
+        .map(|c| c.master)
 }

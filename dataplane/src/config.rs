@@ -125,6 +125,9 @@ pub struct DataplaneConfig {
     /// How long an idle worker sleeps after a long run of empty polls
     /// (zero: spin, as a dedicated DPDK core should).
     pub idle_sleep: Duration,
+    /// Seal every recording for this public key (`[encryption]`); `None`
+    /// writes plain WAV, pcap and XML files.
+    pub encryption: Option<crate::recording::sealed::Recipient>,
 }
 
 impl Default for DataplaneConfig {
@@ -145,6 +148,7 @@ impl Default for DataplaneConfig {
             flush_interval: Duration::from_secs(1),
             write_pcap: false,
             idle_sleep: Duration::from_micros(50),
+            encryption: None,
         }
     }
 }

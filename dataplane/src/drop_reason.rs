@@ -31,11 +31,17 @@ pub enum DropReason {
     UnsupportedCodec,
     /// The ring to the writer was full (the writer cannot keep up).
     RingFull,
+    /// SRTP/SRTCP whose authentication tag did not verify: forged,
+    /// corrupted, or sent with another key than the SDP's.
+    SrtpAuthFailed,
+    /// SRTP/SRTCP already received, or older than the 64-packet replay
+    /// window (on SRTP tracks this is where duplicates are counted).
+    SrtpReplay,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 12] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Malformed,
         DropReason::NotIp,
         DropReason::NotUdp,
@@ -48,6 +54,8 @@ impl DropReason {
         DropReason::Duplicate,
         DropReason::UnsupportedCodec,
         DropReason::RingFull,
+        DropReason::SrtpAuthFailed,
+        DropReason::SrtpReplay,
     ];
     /// Number of reasons (length of a per-reason counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -67,6 +75,8 @@ impl DropReason {
             DropReason::Duplicate => "duplicate",
             DropReason::UnsupportedCodec => "unsupported_codec",
             DropReason::RingFull => "ring_full",
+            DropReason::SrtpAuthFailed => "srtp_auth_failed",
+            DropReason::SrtpReplay => "srtp_replay",
         }
     }
 

@@ -20,6 +20,7 @@ use crate::recording::meta::{rfc3339, CallIds, CallMeta, ParticipantMeta, SCHEMA
 use crate::ring;
 use crate::source::PacketSource;
 use crate::specs::{CallRef, TrackSpec, TrackTable, TracksExhausted};
+use crate::srtp::{MasterKey, SrtpSession};
 use crate::stats::{Counters, WorkerStats};
 use crate::worker::{WorkerCommand, WorkerCore};
 use crate::writer::stats::{RingOccupancy, WriterStats, WriterStatsSnapshot, MAX_LATENCY_NS};
@@ -78,6 +79,10 @@ pub struct TrackSetup {
     /// Payload types from the SDP (dynamic ones included).
     pub payload_types: Vec<(u8, Codec)>,
     pub bindings: Vec<Binding>,
+    /// The SDES master key when the stream is SRTP: packets are then
+    /// authenticated, replay-checked and decrypted before recording, and
+    /// packets that fail are dropped and counted.
+    pub srtp: Option<MasterKey>,
 }
 
 /// How packets find a track.
@@ -219,7 +224,8 @@ impl Engine {
                     stats: writer_stats[i].clone(),
                     latency: writer_latency.clone(),
                 },
-            );
+            )
+            .sealing(shared.config.encryption.clone());
             let h = std::thread::Builder::new()
                 .name(format!("mf-writer-{i}"))
                 .spawn(move || w.run())
@@ -370,6 +376,9 @@ impl Engine {
             writer: entry.writer,
             payload_types: setup.payload_types,
             capture_pcap: entry.pcap,
+            // Derived here, on the control plane, so that no worker ever
+            // runs key derivation or key schedules.
+            srtp: setup.srtp.as_ref().map(|m| Arc::new(SrtpSession::new(m))),
         });
         let mut bound = Vec::new();
         for b in &setup.bindings {
@@ -430,6 +439,40 @@ impl Engine {
         }
         let mut spec = (*old).clone();
         spec.payload_types = payload_types;
+        self.shared.tracks.publish(spec);
+        Ok(())
+    }
+
+    /// Give a track a new SDES master key (a re-INVITE re-keyed the
+    /// stream). Nothing is published when the key is unchanged. A worker
+    /// switches to the new key when a packet fails with the old one and
+    /// authenticates with the new one, keeping its rollover counter and
+    /// replay window, so packets in flight under the old key still count.
+    /// A track cannot change between RTP and SRTP: the caller makes a new
+    /// track for that.
+    pub fn rekey_track(
+        &self,
+        handle: &CallHandle,
+        track: TrackRef,
+        master: &MasterKey,
+    ) -> Result<(), EngineError> {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = calls
+            .get(&handle.call)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
+        if !entry.tracks.iter().any(|(t, _)| *t == track) {
+            return Err(EngineError::UnknownCall(handle.call));
+        }
+        let old = self
+            .shared
+            .tracks
+            .get(track)
+            .ok_or(EngineError::UnknownCall(handle.call))?;
+        if old.srtp.as_ref().is_some_and(|s| s.is_keyed_by(master)) {
+            return Ok(());
+        }
+        let mut spec = (*old).clone();
+        spec.srtp = Some(Arc::new(SrtpSession::new(master)));
         self.shared.tracks.publish(spec);
         Ok(())
     }

@@ -24,6 +24,7 @@ pub mod ring;
 pub mod seq;
 pub mod source;
 pub mod specs;
+pub mod srtp;
 pub mod stats;
 pub mod track;
 pub mod worker;

@@ -34,6 +34,10 @@ pub struct TrackReport {
     pub last_arrival_ns: u64,
     /// RFC 3550 interarrival jitter at the end, ns.
     pub jitter_ns: f64,
+    /// SRTP/SRTCP packets whose authentication failed (not recorded).
+    pub srtp_auth_failed: u64,
+    /// SRTP/SRTCP packets refused as replays (not recorded).
+    pub srtp_replay: u64,
 }
 
 const WORDS: usize = 17;
@@ -55,7 +59,10 @@ impl TrackReport {
             self.events,
             self.rtcp_packets,
             self.ssrc_changes,
-            0,
+            // The SRTP counters share a word, 32 bits each (saturating):
+            // the encoded size stays what the writer expects.
+            (self.srtp_auth_failed.min(u32::MAX as u64) << 32)
+                | self.srtp_replay.min(u32::MAX as u64),
             (self.first_seq as u64) << 48 | (self.last_seq as u64) << 32,
             (self.first_timestamp as u64) << 32 | self.last_timestamp as u64,
             self.first_arrival_ns,
@@ -103,11 +110,17 @@ impl TrackReport {
             first_arrival_ns: w(15),
             last_arrival_ns: w(16),
             jitter_ns: jitter_us as f64 * 1000.0,
+            srtp_auth_failed: w(12) >> 32,
+            srtp_replay: w(12) & u32::MAX as u64,
         })
     }
 
     /// Fold another worker's report of the same track into this one.
     pub fn merge(&mut self, o: &TrackReport) {
+        // A worker that only ever met forged or replayed packets has not
+        // "seen" the track, but its refusals still count.
+        self.srtp_auth_failed += o.srtp_auth_failed;
+        self.srtp_replay += o.srtp_replay;
         if !o.seen {
             return;
         }
@@ -168,6 +181,8 @@ mod tests {
             first_arrival_ns: 1,
             last_arrival_ns: 2,
             jitter_ns: 1_234_000.0,
+            srtp_auth_failed: 7,
+            srtp_replay: 8,
         };
         assert_eq!(TrackReport::decode(&r.encode()), Some(r));
         assert_eq!(r.lost(), 3);

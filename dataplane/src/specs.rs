@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::codec::Codec;
 use crate::demux::{TrackRef, MAX_GEN};
+use crate::srtp::SrtpSession;
 
 /// A recording (call) as the data plane knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,6 +28,10 @@ pub struct TrackSpec {
     pub payload_types: Vec<(u8, Codec)>,
     /// Whether to also copy every raw packet to the call's pcap.
     pub capture_pcap: bool,
+    /// SRTP session keys when the SDP negotiated SDES (`RTP/SAVP` with
+    /// `a=crypto`): derived once by the control plane and shared by every
+    /// worker, each of which keeps its own replay window for the track.
+    pub srtp: Option<Arc<SrtpSession>>,
 }
 
 impl TrackSpec {
@@ -134,6 +139,7 @@ mod tests {
             writer: 0,
             payload_types: vec![(96, Codec::Pcma)],
             capture_pcap: false,
+            srtp: None,
         }
     }
 

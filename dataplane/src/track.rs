@@ -12,6 +12,7 @@ use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordProducer, HEADER_LEN};
 use crate::seq::{SeqTracker, SeqVerdict};
 use crate::specs::{TrackSpec, TrackTable};
+use crate::srtp::{SrtpContext, SrtpError};
 use crate::DropReason;
 
 /// Why a new segment began. Written into `meta.json` by name.
@@ -102,6 +103,7 @@ const F_STARTED: u8 = 2;
 const F_ANCHORED: u8 = 4;
 const F_ANNOUNCE: u8 = 8;
 const F_PCAP: u8 = 16;
+const F_SRTP: u8 = 32;
 const NO_CODEC: u8 = u8::MAX;
 
 /// What one worker touches for every packet of a track: one cache line, so
@@ -140,15 +142,99 @@ pub struct TrackCold {
     report: TrackReport,
     /// The SegmentStart waiting to go on the ring: (reason, gap in samples).
     announce: (u8, u32),
+    /// This worker's SRTP context for the track: the spec's shared session
+    /// keys and this worker's own rollover counter and replay windows.
+    /// Made on the track's first packet: an `Arc` clone, no allocation.
+    srtp: Option<SrtpContext>,
+}
+
+impl TrackCold {
+    /// Authenticate, replay-check and decrypt an SRTP (or, with `rtcp`,
+    /// SRTCP) packet in place; the plaintext length. Nothing about the
+    /// stream changes unless the packet authenticates, so a forged packet
+    /// cannot move the replay window, the rollover counter, or (later, in
+    /// [`TrackState::on_rtp`]) the sequence tracker. Refusals are counted
+    /// in the track's report.
+    ///
+    /// When a packet fails with the current key and the control plane has
+    /// since published another one (a re-INVITE re-keyed the stream), it is
+    /// tried with that key and the new key is adopted if it works. Only
+    /// failures pay for this check.
+    #[inline]
+    pub fn unprotect(
+        &mut self,
+        rtcp: bool,
+        packet: &mut [u8],
+        specs: &TrackTable,
+        track: TrackRef,
+    ) -> Result<usize, DropReason> {
+        let Some(ctx) = self.srtp.as_mut() else {
+            return Err(DropReason::SrtpAuthFailed);
+        };
+        let mut r = if rtcp {
+            ctx.unprotect_rtcp(packet)
+        } else {
+            ctx.unprotect_rtp(packet)
+        };
+        if r == Err(SrtpError::AuthFailed) {
+            if let Some(rekeyed) = self.try_new_key(rtcp, packet, specs, track) {
+                r = rekeyed;
+            }
+        }
+        r.map_err(|e| match e {
+            SrtpError::AuthFailed => {
+                self.report.srtp_auth_failed += 1;
+                DropReason::SrtpAuthFailed
+            }
+            SrtpError::Replay => {
+                self.report.srtp_replay += 1;
+                DropReason::SrtpReplay
+            }
+            SrtpError::Malformed | SrtpError::NoRoom | SrtpError::KeyLength(_) => {
+                DropReason::Malformed
+            }
+        })
+    }
+
+    /// Retry a packet that failed authentication with the newest published
+    /// key, if it differs from ours; `None` when there is no other key.
+    #[cold]
+    fn try_new_key(
+        &mut self,
+        rtcp: bool,
+        packet: &mut [u8],
+        specs: &TrackTable,
+        track: TrackRef,
+    ) -> Option<Result<usize, SrtpError>> {
+        let newer = specs.get(track)?;
+        let session = newer.srtp.as_ref()?;
+        let current = self.srtp.as_ref()?;
+        if Arc::ptr_eq(session, current.session()) {
+            return None;
+        }
+        let mut ctx = current.rekeyed(session.clone());
+        let r = if rtcp {
+            ctx.unprotect_rtcp(packet)
+        } else {
+            ctx.unprotect_rtp(packet)
+        };
+        if r.is_ok() {
+            self.srtp = Some(ctx);
+            self.spec = Some(newer);
+        }
+        Some(r)
+    }
 }
 
 impl TrackState {
     /// Take over the slot for `spec`'s track.
     pub fn reset(&mut self, cold: &mut TrackCold, spec: Arc<TrackSpec>) {
+        let srtp = spec.srtp.clone().map(SrtpContext::new);
         *self = TrackState {
             gen: spec.track.gen,
             writer: spec.writer as u16,
-            flags: if spec.capture_pcap { F_PCAP } else { 0 },
+            flags: (if spec.capture_pcap { F_PCAP } else { 0 })
+                | (if srtp.is_some() { F_SRTP } else { 0 }),
             last_pt: u8::MAX,
             codec: NO_CODEC,
             last_pt_codec: NO_CODEC,
@@ -156,6 +242,7 @@ impl TrackState {
         };
         *cold = TrackCold {
             spec: Some(spec),
+            srtp,
             ..TrackCold::default()
         };
     }
@@ -170,6 +257,12 @@ impl TrackState {
     #[inline]
     pub fn capture_pcap(&self) -> bool {
         self.flags & F_PCAP != 0
+    }
+
+    /// Whether the track's packets are SRTP/SRTCP.
+    #[inline]
+    pub fn is_srtp(&self) -> bool {
+        self.flags & F_SRTP != 0
     }
 
     /// Final account of the track; leaves the slot unused.

@@ -60,7 +60,15 @@ pub struct WorkerCore {
     pending: VecDeque<PendingEnd>,
     counters: Counters,
     limits: TrackLimits,
+    /// Where SRTP packets are authenticated and decrypted: received buffers
+    /// are read-only (mbufs, recvmmsg buffers, capture files), so an SRTP
+    /// packet is copied here first. Allocated once, at start; the largest
+    /// UDP payload fits.
+    scratch: Box<[u8]>,
 }
+
+/// Size of [`WorkerCore`]'s SRTP scratch buffer: any UDP payload.
+const SCRATCH_LEN: usize = 65_536;
 
 impl WorkerCore {
     pub(crate) fn new(
@@ -83,6 +91,7 @@ impl WorkerCore {
             pending: VecDeque::with_capacity(1024),
             counters: Counters::default(),
             limits,
+            scratch: vec![0u8; SCRATCH_LEN].into_boxed_slice(),
         }
     }
 
@@ -157,6 +166,9 @@ impl WorkerCore {
                 None => return Err(DropReason::Stale),
             }
         }
+        if state.is_srtp() {
+            return self.deliver_srtp(pkt, dgram, media, track);
+        }
         let ring = &mut self.rings[state.writer as usize];
         if state.capture_pcap() {
             push_raw(ring, track, pkt, &dgram.src, &dgram.dst);
@@ -179,6 +191,65 @@ impl WorkerCore {
                     Ok(Outcome::Accounted)
                 }
             }
+        }
+    }
+
+    /// [`WorkerCore::deliver`] for an SRTP track: copy the packet to the
+    /// scratch buffer, authenticate, replay-check and decrypt it there, then
+    /// go on with the plaintext as with any packet. A packet that fails
+    /// touches neither the track's sequence state nor the recording (its
+    /// raw copy for `call.pcap` included). Kept out of line so that plain
+    /// RTP's path stays as it was.
+    #[inline(never)]
+    fn deliver_srtp(
+        &mut self,
+        pkt: &RxPacket<'_>,
+        dgram: &Datagram<'_>,
+        media: Media<'_>,
+        track: TrackRef,
+    ) -> Result<Outcome, DropReason> {
+        // The burst path hands over no datagram (it keeps only the RTP
+        // fields between passes): find the UDP payload again.
+        let wire = if dgram.payload.is_empty() {
+            packet::parse_frame(pkt.frame, pkt.data)?.payload
+        } else {
+            dgram.payload
+        };
+        let Some(buf) = self.scratch.get_mut(..wire.len()) else {
+            return Err(DropReason::Malformed);
+        };
+        buf.copy_from_slice(wire);
+        let slot = track.slot as usize;
+        let (Some(state), Some(cold)) = (self.tracks.get_mut(slot), self.cold.get_mut(slot)) else {
+            return Err(DropReason::Stale);
+        };
+        let rtcp = matches!(media, Media::Rtcp { .. });
+        let len = cold.unprotect(rtcp, buf, &self.shared.tracks, track)?;
+        let plain = &self.scratch[..len];
+        let ring = &mut self.rings[state.writer as usize];
+        if state.capture_pcap() {
+            // As received (encrypted), and only once authenticated.
+            push_raw(ring, track, pkt, &dgram.src, &dgram.dst);
+        }
+        if rtcp {
+            state.on_rtcp(cold);
+            self.counters.rtcp += 1;
+            return Ok(Outcome::Accounted);
+        }
+        // The header is unchanged; parsing again finds the plaintext
+        // payload and its real padding (hidden under encryption before).
+        let Media::Rtp(h) = packet::classify(plain)? else {
+            return Err(DropReason::Malformed);
+        };
+        let env = TrackEnv {
+            limits: self.limits,
+            specs: &self.shared.tracks,
+        };
+        if state.on_rtp(cold, track, &h, pkt.arrival_ns, env, ring)? {
+            self.counters.recorded += 1;
+            Ok(Outcome::Recorded)
+        } else {
+            Ok(Outcome::Accounted)
         }
     }
 
@@ -615,6 +686,7 @@ mod tests {
                 label: None,
                 payload_types: vec![(pt, codec)],
                 bindings: vec![a(rtp), a(rtp + 1)],
+                srtp: None,
             };
             engine.add_track(&call, setup).unwrap();
         }
@@ -669,5 +741,146 @@ mod tests {
             .filter(|(h, _)| h.kind == Kind::TrackEnd)
             .count();
         assert_eq!(ends, 2);
+    }
+
+    /// SRTP through the worker, per packet and in bursts: audio reaches the
+    /// ring decrypted; a tampered RTP and SRTCP packet and a replay are
+    /// dropped, counted per worker and per track, and change nothing;
+    /// a re-keyed track carries on under the new key.
+    #[test]
+    fn srtp_is_authenticated_and_decrypted_before_recording() {
+        use crate::srtp::{MasterKey, SrtpContext, Suite};
+        let key = |b: u8| MasterKey::new(Suite::AesCm128HmacSha1_80, &[b; 30]).unwrap();
+        for burst in [false, true] {
+            let config = DataplaneConfig {
+                port_range: PortRange::new(40000, 40200).unwrap(),
+                max_tracks: 8,
+                ..DataplaneConfig::default()
+            };
+            let (engine, mut cores, mut rings) = Engine::start_without_writers(config).unwrap();
+            let mut core = cores.pop().unwrap();
+            let call = engine.open_call(CallSetup::default()).unwrap();
+            let a = |p: u16| Binding::Port(format!("127.0.0.1:{p}").parse().unwrap());
+            let track = engine
+                .add_track(
+                    &call,
+                    TrackSetup {
+                        payload_types: vec![(0, Codec::Pcmu)],
+                        bindings: vec![a(40000), a(40001)],
+                        srtp: Some(key(7)),
+                        ..TrackSetup::default()
+                    },
+                )
+                .unwrap();
+            let mut tx = SrtpContext::from_master(&key(7));
+            let frame = |dport: u16, payload: &[u8]| {
+                ether(
+                    0x0800,
+                    &[],
+                    &ipv4(
+                        [127, 0, 0, 9],
+                        [127, 0, 0, 1],
+                        17,
+                        &udp(20000, dport, payload),
+                    ),
+                )
+            };
+            let protect = |tx: &mut SrtpContext, seq: u16| {
+                let plain = rtp_packet(0x80, 0, seq, seq as u32 * 160, 0xABCD, &[seq as u8; 160]);
+                let mut buf = plain.clone();
+                buf.resize(plain.len() + 10, 0);
+                let n = tx.protect_rtp(&mut buf, plain.len()).unwrap();
+                buf.truncate(n);
+                buf
+            };
+            let mut frames = Vec::new();
+            let mut wires: Vec<Vec<u8>> = Vec::new();
+            for seq in 0..50u16 {
+                let w = protect(&mut tx, seq);
+                if seq == 10 {
+                    let mut forged = w.clone();
+                    forged[40] ^= 1;
+                    frames.push(frame(40000, &forged));
+                }
+                frames.push(frame(40000, &w));
+                if seq == 6 {
+                    frames.push(frame(40000, &wires[5]));
+                }
+                wires.push(w);
+            }
+            let rtcp = [0x81, 200, 0, 1, 0, 0, 0xAB, 0xCD, 1, 2, 3, 4];
+            let mut buf = [0u8; 64];
+            buf[..12].copy_from_slice(&rtcp);
+            let n = tx.protect_rtcp(1, &mut buf, 12).unwrap();
+            // The forgery first: after the real one, its index would be
+            // refused as a replay before its tag is even checked.
+            let mut forged = buf[..n].to_vec();
+            forged[n - 1] ^= 1;
+            frames.push(frame(40001, &forged));
+            frames.push(frame(40001, &buf[..n]));
+            let pkts = |frames: &[Vec<u8>], t0: u64| -> Vec<(Vec<u8>, u64)> {
+                frames
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.clone(), t0 + i as u64 * 20_000_000))
+                    .collect()
+            };
+            let feed = |core: &mut WorkerCore, frames: &[(Vec<u8>, u64)]| {
+                let rx: Vec<RxPacket<'_>> = frames
+                    .iter()
+                    .map(|(f, t)| RxPacket {
+                        frame: Frame::Ethernet,
+                        data: f,
+                        arrival_ns: *t,
+                    })
+                    .collect();
+                if burst {
+                    for chunk in rx.chunks(MAX_BURST) {
+                        core.handle_burst(chunk);
+                    }
+                } else {
+                    for p in &rx {
+                        core.handle(p);
+                    }
+                }
+            };
+            feed(&mut core, &pkts(&frames, 1_000_000_000));
+            // Re-key: the sender goes on under a new master key.
+            engine.rekey_track(&call, track, &key(9)).unwrap();
+            let mut tx2 = tx.rekeyed(SrtpContext::from_master(&key(9)).session().clone());
+            let more: Vec<Vec<u8>> = (50..60u16)
+                .map(|seq| frame(40000, &protect(&mut tx2, seq)))
+                .collect();
+            feed(&mut core, &pkts(&more, 3_000_000_000));
+            engine.end_call(&call, 0).unwrap();
+            core.service();
+            let c = *core.counters();
+            assert_eq!(c.recorded, 60, "burst {burst}: {c:?}");
+            assert_eq!(c.dropped(DropReason::SrtpAuthFailed), 2, "{c:?}");
+            assert_eq!(c.dropped(DropReason::SrtpReplay), 1, "{c:?}");
+            assert_eq!(c.dropped(DropReason::Duplicate), 0, "{c:?}");
+            assert_eq!(c.rtcp, 1);
+            let consumer: &mut RecordConsumer = &mut rings[0][0];
+            let mut audio = Vec::new();
+            let mut report = None;
+            while let Some((h, p)) = consumer.pop(|h, p| (*h, p.to_vec())).unwrap() {
+                match h.kind {
+                    Kind::Audio => audio.push((h.aux as u16, p)),
+                    Kind::TrackEnd => report = TrackReport::decode(&p),
+                    _ => {}
+                }
+            }
+            assert_eq!(audio.len(), 60);
+            for (seq, payload) in &audio {
+                assert_eq!(payload, &vec![*seq as u8; 160], "decrypted, seq {seq}");
+            }
+            let r = report.expect("track report");
+            assert_eq!((r.srtp_auth_failed, r.srtp_replay), (2, 1), "{r:?}");
+            assert_eq!(
+                (r.packets, r.duplicates, r.rtcp_packets),
+                (60, 0, 1),
+                "{r:?}"
+            );
+        }
     }
 }

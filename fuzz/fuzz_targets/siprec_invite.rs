@@ -7,7 +7,9 @@ use mediafork_control::sip::SipMessage;
 use mediafork_control::siprec::classify_invite;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(m) = SipMessage::parse(data) else { return };
+    let Ok(m) = SipMessage::parse(data) else {
+        return;
+    };
     if let Ok(kind) = classify_invite(&m) {
         let offer = kind.sdp();
         let v = assess(offer);

@@ -12,7 +12,9 @@
 //! - nothing here talks to the network: the addresses are whatever the caller
 //!   passes (use documentation or loopback ranges), and the output is bytes.
 //!
-//! The crate has no unsafe code and no dependency beyond `thiserror`.
+//! An SRTP sender ([`srtp`]) protects streams with the data plane's SRTP
+//! contexts. The crate has no unsafe code and no dependency beyond
+//! `thiserror` and, for [`srtp`], `mediafork-dataplane`.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,6 +26,7 @@ pub mod pcap;
 pub mod rng;
 pub mod rtp;
 pub mod sip;
+pub mod srtp;
 pub mod stream;
 pub mod wav;
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod server;
+pub mod srtp_call;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

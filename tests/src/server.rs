@@ -72,6 +72,8 @@ pub struct ServerOptions {
     pub args: Vec<String>,
     /// Recordings directory; default `<tempdir>/recordings`.
     pub recordings: Option<PathBuf>,
+    /// Media port range; default the slot's 40 ports.
+    pub rtp_ports: Option<(u16, u16)>,
 }
 
 /// A running `mediafork run`. Dropping it kills the server if it is still
@@ -111,7 +113,7 @@ impl Server {
             .unwrap_or_else(|| dir.join("recordings"));
         let log_path = dir.join("mediafork.log");
         let sip = SocketAddr::new(LOCALHOST.parse().unwrap(), slot.sip_port());
-        let (lo, hi) = slot.rtp_range();
+        let (lo, hi) = opts.rtp_ports.unwrap_or_else(|| slot.rtp_range());
         let mut cmd = Command::new(mediafork_bin());
         cmd.arg("run")
             .args(["--sip-listen", &sip.to_string()])
@@ -913,14 +915,32 @@ impl SipClient {
     pub fn transact(&self, text: &str) -> SipText {
         self.send(text);
         let req = SipText::parse(text).expect("request parses");
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        // Retransmit over UDP as a real UAC does (RFC 3261 timers A/E: T1
+        // doubling), until the first response of any kind.
+        let mut resend = Some((
+            Instant::now() + Duration::from_millis(500),
+            Duration::from_millis(500),
+        ));
         loop {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .unwrap_or_default();
-            let r = self
-                .recv(left.max(Duration::from_millis(1)))
-                .unwrap_or_else(|| panic!("no final response to:\n{text}"));
+            let now = Instant::now();
+            let left = deadline.checked_duration_since(now).unwrap_or_default();
+            assert!(!left.is_zero(), "no final response to:\n{text}");
+            let wait = match resend {
+                Some((at, _)) => left.min(at.saturating_duration_since(now)),
+                None => left,
+            };
+            let Some(r) = self.recv(wait.max(Duration::from_millis(1))) else {
+                if let Some((at, interval)) = resend {
+                    if Instant::now() >= at {
+                        self.send(text);
+                        let next = (interval * 2).min(Duration::from_secs(4));
+                        resend = Some((Instant::now() + next, next));
+                    }
+                }
+                continue;
+            };
+            resend = None;
             let Some(code) = r.status() else { continue };
             if code < 200 {
                 continue;

@@ -202,6 +202,7 @@ fn dpdk_af_packet_veth_live_siprec_call() {
         "[sip]\nlisten = [\"{REC_IP}:5060\"]\ntransports = [\"udp\"]\n\
          [media]\naddress = \"{REC_IP}\"\nbackend = \"dpdk\"\nworkers = 1\nrtp_ports = \"40000-40099\"\n\
          [recordings]\ndir = \"{}\"\ndate_partitions = false\n\
+         [storage]\nwarn_free_percent = 0.0\ncritical_free_percent = 0.0\ncritical_free_bytes = 0\n\
          [dpdk]\nport = \"net_af_packet0\"\nmempool_mbufs = 4095\nmempool_cache = 128\neal_args = {}\n",
         rec.display(),
         serde_json::to_string(&eal).unwrap(),

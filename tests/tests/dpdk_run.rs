@@ -19,6 +19,7 @@ fn write_config(path: &Path, rec: &Path, sip_port: u16, port: &str, eal: &[Strin
         "[sip]\nlisten = [\"127.0.0.1:{sip_port}\"]\ntransports = [\"udp\"]\n\
          [media]\naddress = \"127.0.0.1\"\nbackend = \"dpdk\"\nworkers = 1\nrtp_ports = \"40000-40099\"\n\
          [recordings]\ndir = \"{}\"\n\
+         [storage]\nwarn_free_percent = 0.0\ncritical_free_percent = 0.0\ncritical_free_bytes = 0\n\
          [admin]\nlisten = \"127.0.0.1:{admin_port}\"\n\
          [dpdk]\nport = \"{port}\"\nmempool_mbufs = 4095\nmempool_cache = 128\neal_args = {}\n",
         rec.display(),

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use mediafork_e2e::server::STORAGE_OFF;
 use mediafork_e2e::{mediafork, mediafork_bin, tool};
 
 struct Server {
@@ -81,7 +82,7 @@ fn write_config(path: &Path, sip: &str, rec: &Path, allowed: &str, extra: &str) 
     let text = format!(
         "[sip]\nlisten = [\"{sip}\"]\nallowed_sources = [{allowed}]\n{extra}\n\
          [media]\naddress = \"127.0.0.1\"\nrtp_ports = \"42000-42099\"\n\n\
-         [recordings]\ndir = \"{}\"\n",
+         [recordings]\ndir = \"{}\"\n{STORAGE_OFF}",
         rec.display()
     );
     std::fs::write(path, text).unwrap();
@@ -402,7 +403,12 @@ fn kill_9_mid_call_leaves_playable_wavs_and_restart_closes_the_recording() {
     let tmp = tempfile::tempdir().unwrap();
     let rec = tmp.path().join("rec");
     let sip = "127.0.0.1:16075";
+    // Storage thresholds off: the test must not depend on the machine's disk.
+    let cfg = tmp.path().join("storage-off.toml");
+    std::fs::write(&cfg, STORAGE_OFF).unwrap();
     let args = [
+        "--config",
+        cfg.to_str().unwrap(),
         "--sip-listen",
         sip,
         "--media-addr",

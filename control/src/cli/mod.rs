@@ -2,13 +2,15 @@
 //! `stats`, `drain`, `undrain`, `reload`, `recordings`, `start`, `stop`,
 //! `pause`, `resume`, `tag`, `events`. Each is one request to a running
 //! server's admin API (`crate::admin::http`), printed as a table or, with
-//! `--json`, as the server's JSON.
+//! `--json`, as the server's JSON; except `recordings decrypt`, which works
+//! on the files alone ([`decrypt`]).
 //!
 //! Exit status: see [`client::CliError::exit_code`] and
 //! [`args::EXIT_CODES`].
 
 pub mod args;
 pub mod client;
+pub mod decrypt;
 pub mod output;
 pub mod when;
 
@@ -27,6 +29,14 @@ use client::{encode, CliError, Client, Endpoint};
 /// Runs one admin subcommand against the API the options point at;
 /// prints to stdout (errors to stderr) and returns the exit status.
 pub fn run(cmd: &AdminCommand) -> u8 {
+    if let AdminCommand::Recordings(args::RecordingsArgs {
+        command: RecordingsCommand::Decrypt(a),
+        opts,
+    }) = cmd
+    {
+        // Offline: the recording's files and the key, no admin API.
+        return decrypt::run(a, opts.json, &mut std::io::stdout().lock());
+    }
     let result = Endpoint::resolve(cmd.opts()).and_then(|endpoint| {
         let client = Client::new(endpoint);
         let stdout = std::io::stdout();
@@ -113,6 +123,9 @@ pub fn execute(cmd: &AdminCommand, client: &Client, out: &mut dyn Write) -> Resu
                     _ => print_json(out, &answer),
                 }
             }
+            RecordingsCommand::Decrypt(_) => Err(CliError::Refused(
+                "recordings decrypt runs offline, not through the admin API".into(),
+            )),
         },
         AdminCommand::Start(a)
         | AdminCommand::Stop(a)

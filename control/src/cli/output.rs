@@ -95,14 +95,16 @@ pub fn status(s: &Status) -> String {
     let workers = if s.workers.is_empty() {
         "none".to_string()
     } else {
-        s.workers
+        let each = s
+            .workers
             .iter()
             .map(|w| match w.core {
-                Some(c) => format!("{} (core {c})", w.id),
-                None => w.id.to_string(),
+                Some(c) => format!("#{} on core {c}", w.id),
+                None => format!("#{} not pinned", w.id),
             })
             .collect::<Vec<_>>()
-            .join(", ")
+            .join(", ");
+        format!("{} ({each})", s.workers.len())
     };
     let accepting = if s.refusing_because.is_empty() && !s.draining {
         "accepting new calls".to_string()

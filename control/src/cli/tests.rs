@@ -70,7 +70,7 @@ fn status_human_and_json() {
     let human = cli(&s.base, None, &["status"]).unwrap();
     assert!(human.contains("version:"), "{human}");
     assert!(human.contains("9.9.9-test"));
-    assert!(human.contains("0 (core 2)"), "{human}");
+    assert!(human.contains("1 (#0 on core 2)"), "{human}");
     let json: serde_json::Value =
         serde_json::from_str(&cli(&s.base, None, &["status", "--json"]).unwrap()).unwrap();
     assert_eq!(json["version"], "9.9.9-test");

@@ -28,15 +28,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mediafork_dataplane::config::{DataplaneConfig, PortRange};
+use mediafork_dataplane::recording::sealed::{PublicKey, Recipient};
 use serde::{Deserialize, Serialize};
 
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, Problem};
 pub use net::{IpNet, IpNetError, MediaAddr};
 pub use sections::{
-    AdminConfig, Backend, CallAssignment, DpdkConfig, LimitsConfig, LogConfig, LogFormat,
-    MediaConfig, MetricsConfig, OptionsResponse, RecordingMode, RecordingsConfig, ShutdownConfig,
-    SipConfig, TlsConfig, Transport, DEFAULT_METRICS_LISTEN, DEFAULT_USER_AGENT,
+    AdminConfig, Backend, CallAssignment, DpdkConfig, EncryptionConfig, LimitsConfig, LogConfig,
+    LogFormat, MediaConfig, MetricsConfig, OptionsResponse, RecordingMode, RecordingsConfig,
+    ShutdownConfig, SipConfig, TlsConfig, Transport, DEFAULT_METRICS_LISTEN, DEFAULT_USER_AGENT,
 };
 pub use validate::MIN_SE_FLOOR;
 
@@ -45,6 +46,8 @@ pub use validate::MIN_SE_FLOOR;
 /// or starts threads. See [`Config::changes_needing_restart`].
 pub const RELOADABLE_KEYS: &[&str] = &[
     "sip.allowed_sources",
+    "sip.flood_rate",
+    "sip.flood_burst",
     "log.level",
     "recordings.pcap",
     "limits",
@@ -68,6 +71,7 @@ pub struct Config {
     pub dpdk: DpdkConfig,
     pub storage: crate::storage::StorageConfig,
     pub retention: crate::storage::RetentionConfig,
+    pub encryption: EncryptionConfig,
 }
 
 /// Values given on the command line; they win over the file. `None` (or an
@@ -184,7 +188,36 @@ impl Config {
     /// keep the data plane's defaults; workers spin without sleeping on the
     /// DPDK backend (a dedicated core) and nap when idle on sockets (a
     /// shared host).
+    ///
+    /// # Panics
+    ///
+    /// With `encryption.enabled`, if the public key that validation read
+    /// can no longer be read: recording in the clear instead would be
+    /// worse than not starting. [`Config::try_dataplane`] returns the error.
     pub fn dataplane(&self) -> DataplaneConfig {
+        match self.try_dataplane() {
+            Ok(dp) => dp,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// [`Config::dataplane`], with the `[encryption]` key read (again) from
+    /// its file.
+    pub fn try_dataplane(&self) -> Result<DataplaneConfig, ConfigError> {
+        let encryption = self
+            .encryption
+            .recipient()
+            .map_err(|problem| ConfigError::Invalid {
+                origin: "configuration".to_string(),
+                problems: vec![problem],
+            })?;
+        Ok(DataplaneConfig {
+            encryption,
+            ..self.dataplane_plain()
+        })
+    }
+
+    fn dataplane_plain(&self) -> DataplaneConfig {
         let defaults = DataplaneConfig::default();
         DataplaneConfig {
             port_range: self.media.rtp_ports,
@@ -301,6 +334,8 @@ fn fully_populated() -> Config {
     c.dpdk.port = Some("0000:3b:00.0".to_string());
     c.dpdk.rx_queues = Some(1);
     c.retention.max_age_days = Some(90);
+    c.encryption.public_key = Some(PathBuf::from("tenant.pub"));
+    c.encryption.key_id = Some("tenant-2024".to_string());
     c
 }
 
@@ -310,4 +345,33 @@ pub(crate) fn known_keys() -> Vec<String> {
     flatten(&fully_populated())
         .map(|m| m.into_keys().collect())
         .unwrap_or_default()
+}
+
+impl EncryptionConfig {
+    /// Whom the data plane seals recordings for: `None` when encryption is
+    /// off. The key file is read here; errors name `encryption.public_key`.
+    pub fn recipient(&self) -> Result<Option<Recipient>, Problem> {
+        if !self.enabled {
+            return Ok(None);
+        }
+        let problem = |message: String| Problem {
+            key: "encryption.public_key".to_string(),
+            line: None,
+            message,
+        };
+        let Some(path) = &self.public_key else {
+            return Err(problem(
+                "is required with encryption.enabled = true: the PEM public key (X25519, or RSA of 2048 bits or more) recordings are sealed for".into(),
+            ));
+        };
+        let public_key = PublicKey::load(path).map_err(|e| problem(e.to_string()))?;
+        Ok(Some(Recipient {
+            key_id: self
+                .key_id
+                .clone()
+                .unwrap_or_else(|| public_key.fingerprint().to_string()),
+            public_key,
+            tenant: self.tenant.clone(),
+        }))
+    }
 }

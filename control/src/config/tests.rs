@@ -1151,3 +1151,83 @@ fn reload_reports_keys_needing_restart() {
         vec!["log.format", "media.workers", "metrics.listen"]
     );
 }
+
+/// The data plane's test keys (X25519, RSA-2048, RSA-1024), written to a
+/// temporary directory.
+fn encryption_keys() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf) {
+    const DIR: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../dataplane/src/recording/sealed/testdata"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = |name: &str| {
+        let to = tmp.path().join(name);
+        std::fs::copy(format!("{DIR}/{name}"), &to).unwrap();
+        to
+    };
+    let x = copy("x25519.pub");
+    let rsa = copy("rsa2048.pub");
+    let small = copy("rsa1024.pub");
+    let private = copy("x25519.key");
+    (tmp, x, rsa, small, private)
+}
+
+#[test]
+fn encryption_needs_a_usable_public_key() {
+    let (_tmp, x, rsa, small, private) = encryption_keys();
+    let with = |path: &std::path::Path| {
+        format!(
+            "[encryption]\nenabled = true\npublic_key = \"{}\"\n",
+            path.display()
+        )
+    };
+    expect_err(
+        "[encryption]\nenabled = true\n",
+        "encryption.public_key",
+        "is required",
+    );
+    expect_err(
+        &with(&x.with_file_name("missing.pub")),
+        "encryption.public_key",
+        "missing.pub",
+    );
+    expect_err(&with(&small), "encryption.public_key", "1024 bits");
+    expect_err(&with(&private), "encryption.public_key", "is a private key");
+    expect_err(
+        "[encryption]\ntenant = \"a b\"\n",
+        "encryption.tenant",
+        "printable ASCII",
+    );
+    expect_err(
+        "[encryption]\nkey_id = \"\"\n",
+        "encryption.key_id",
+        "is empty",
+    );
+
+    let c = parse(&with(&x)).unwrap();
+    let to = c.dataplane().encryption.expect("sealing on");
+    assert_eq!(to.key_id, to.public_key.fingerprint());
+    assert!(to.key_id.starts_with("sha256:") && to.key_id.len() == 7 + 32);
+    assert_eq!(to.tenant, "default");
+    let c = parse(&format!(
+        "{}key_id = \"tenant-a-2024\"\ntenant = \"tenant-a\"\n",
+        with(&rsa)
+    ))
+    .unwrap();
+    let to = c.try_dataplane().unwrap().encryption.unwrap();
+    assert_eq!(
+        (to.key_id.as_str(), to.tenant.as_str()),
+        ("tenant-a-2024", "tenant-a")
+    );
+    assert_eq!(to.public_key.describe(), "RSA-2048");
+
+    // Off by default, and off means plain files, with a warning when a key
+    // is configured but not used.
+    assert!(Config::default().dataplane().encryption.is_none());
+    let c = parse(&format!("[encryption]\npublic_key = \"{}\"\n", x.display())).unwrap();
+    assert!(c.dataplane().encryption.is_none());
+    assert!(c
+        .warnings()
+        .iter()
+        .any(|w| w.key == "encryption.public_key"));
+}

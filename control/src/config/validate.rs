@@ -151,6 +151,7 @@ pub(crate) fn check(cfg: &Config, host: &Host) -> Vec<Problem> {
     check_listeners(cfg, host, &mut p);
     check_admin(cfg, &mut p);
     check_log(cfg, &mut p);
+    check_encryption(cfg, &mut p);
     for (key, message) in cfg
         .storage
         .validate()
@@ -169,6 +170,18 @@ pub(crate) fn check(cfg: &Config, host: &Host) -> Vec<Problem> {
 
 fn check_sip(cfg: &Config, p: &mut Problems) {
     let sip = &cfg.sip;
+    if sip.flood_rate > 1_000_000 {
+        p.add(
+            "sip.flood_rate",
+            format!("{} messages/s per source is beyond any SBC; use at most 1000000, or 0 to turn flood protection off", sip.flood_rate),
+        );
+    }
+    if sip.flood_rate > 0 && sip.flood_burst < 1 {
+        p.add(
+            "sip.flood_burst",
+            "must be at least 1 while sip.flood_rate is set (0 would drop every message)",
+        );
+    }
     for (i, t) in sip.transports.iter().enumerate() {
         if sip.transports[..i].contains(t) {
             p.add("sip.transports", format!("\"{t}\" is listed twice"));
@@ -439,6 +452,45 @@ fn check_recordings(cfg: &Config, p: &mut Problems) {
     }
 }
 
+/// Longest `encryption.key_id` and `encryption.tenant`: each is stored in
+/// every sealed file's header.
+const MAX_ENCRYPTION_LABEL: usize = 128;
+
+fn check_label(key: &str, value: &str, p: &mut Problems) {
+    if value.is_empty() {
+        p.add(key, "is empty: leave it out for the default");
+    } else if value.len() > MAX_ENCRYPTION_LABEL {
+        p.add(
+            key,
+            format!(
+                "is {} bytes long: at most {MAX_ENCRYPTION_LABEL}",
+                value.len()
+            ),
+        );
+    } else if !value.chars().all(|c| c.is_ascii_graphic()) {
+        p.add(
+            key,
+            format!("\"{value}\": use printable ASCII without spaces, e.g. \"tenant-a-2024\""),
+        );
+    }
+}
+
+fn check_encryption(cfg: &Config, p: &mut Problems) {
+    let e = &cfg.encryption;
+    if let Some(id) = &e.key_id {
+        check_label("encryption.key_id", id, p);
+    }
+    check_label("encryption.tenant", &e.tenant, p);
+    if !e.enabled {
+        return;
+    }
+    // Reading the key is the check: a missing file, a private key, another
+    // algorithm or a short RSA key each get their own message.
+    if let Err(problem) = e.recipient() {
+        p.add(&problem.key, problem.message);
+    }
+}
+
 fn check_limits(cfg: &Config, p: &mut Problems) {
     if cfg.limits.max_calls == 0 {
         p.add(
@@ -695,6 +747,12 @@ pub(crate) fn warnings(cfg: &Config) -> Vec<Problem> {
                 ),
             );
         }
+    }
+    if !cfg.encryption.enabled && cfg.encryption.public_key.is_some() {
+        p.add(
+            "encryption.public_key",
+            "is set but encryption.enabled is false: recordings are written in the clear",
+        );
     }
     if cfg.media.backend == Backend::Socket && cfg.dpdk.port.is_some() {
         p.add(

@@ -141,6 +141,7 @@ fn exercise_everything() {
     sip_response("INVITE", 503);
     sip_response("INVITE", 503);
     sip_response_received("BYE", 481);
+    sip_dropped("rate_limited");
     call_started("siprec");
     call_started("cucm");
     call_ended("siprec", "bye");

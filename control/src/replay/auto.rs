@@ -52,6 +52,7 @@ impl AutoRecordings {
             label: Some(format!("ssrc-{ssrc:08x}")),
             payload_types: Vec::new(),
             bindings: vec![Binding::Ssrc(dst, ssrc)],
+            srtp: None,
         };
         match engine.add_track(&handle, setup) {
             Ok(_) => true,

@@ -3,12 +3,14 @@
 //! RTCP, crypto), and write answers.
 
 mod codecs;
+mod crypto;
 mod display;
 mod error;
 mod model;
 mod parse;
 
 pub use codecs::static_payload_type;
+pub use crypto::SdesCrypto;
 pub use error::SdpError;
 pub use model::{
     Connection, Direction, Fmtp, MediaDescription, MediaKind, Origin, RtpMap, Sdp, TimeDescription,

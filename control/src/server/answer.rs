@@ -1,15 +1,16 @@
 //! The recorder's SDP answer (RFC 3264 as a receive-only endpoint): one
 //! answer m-line per offered m-line, in order; recordable audio gets our
 //! address and ports, `recvonly` (or `inactive` to mirror `inactive`), its
-//! `a=label`, and the payload types the data plane can record; everything
-//! else is refused with port 0.
+//! `a=label`, and the payload types the data plane can record; SRTP
+//! (`RTP/SAVP` with SDES `a=crypto`) gets the chosen suite and a key of our
+//! own; everything else is refused with port 0.
 
 use std::net::IpAddr;
 
 use mediafork_dataplane::codec::Codec;
 
 use crate::media_plan::payload_types;
-use crate::sdp::{Connection, Direction, MediaDescription, MediaKind, Origin, Sdp};
+use crate::sdp::{Connection, Direction, MediaDescription, MediaKind, Origin, SdesCrypto, Sdp};
 
 /// Where one offered m-line will be received, decided by the caller (the
 /// port pool), or `None` to refuse it.
@@ -28,9 +29,36 @@ pub enum Verdict {
     Record {
         payload_types: Vec<(u8, Codec)>,
         rtcp_mux: bool,
+        /// SRTP with SDES: the offered key the stream is decrypted with.
+        srtp: Option<SrtpAnswer>,
     },
     /// Refused, and why (for logs and the 488 reason).
     Refuse(&'static str),
+}
+
+/// The `a=crypto` chosen from an SRTP m-line, and ours for the answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SrtpAnswer {
+    pub offered: SdesCrypto,
+    /// Value of the answer's `a=crypto` (same tag and suite, our key).
+    pub answer: String,
+}
+
+/// The first `a=crypto` of `m` the recorder can decrypt with (the offerer
+/// lists them in its order of preference, RFC 4568 §7.1.1), or why none.
+fn choose_crypto(m: &MediaDescription) -> Result<SrtpAnswer, &'static str> {
+    let mut why = "SRTP without SDES keys (no a=crypto; DTLS-SRTP is not supported)";
+    for value in &m.crypto {
+        match SdesCrypto::parse(value) {
+            Ok(offered) => {
+                let answer = offered.answer_value()?;
+                return Ok(SrtpAnswer { offered, answer });
+            }
+            Err(e) if why.starts_with("SRTP without") => why = e,
+            Err(_) => {}
+        }
+    }
+    Err(why)
 }
 
 /// Decide what to do with each offered m-line.
@@ -45,11 +73,17 @@ pub fn assess(offer: &Sdp) -> Vec<Verdict> {
             if m.port == 0 {
                 return Verdict::Refuse("disabled in the offer");
             }
-            if !m.proto.eq_ignore_ascii_case("RTP/AVP") && !m.proto.eq_ignore_ascii_case("RTP/AVPF")
-            {
-                // SRTP (RTP/SAVP) needs SDES decryption, not built yet.
-                return Verdict::Refuse("transport not supported (SRTP is not supported yet)");
-            }
+            let is = |p: &str| m.proto.eq_ignore_ascii_case(p);
+            let srtp = if is("RTP/AVP") || is("RTP/AVPF") {
+                None
+            } else if is("RTP/SAVP") || is("RTP/SAVPF") {
+                match choose_crypto(m) {
+                    Ok(c) => Some(c),
+                    Err(why) => return Verdict::Refuse(why),
+                }
+            } else {
+                return Verdict::Refuse("transport not supported (RTP/AVP, or RTP/SAVP with SDES)");
+            };
             let mut pts = payload_types(m, None);
             // Audio the data plane records first, events after; drop CN.
             pts.retain(|(_, c)| *c != Codec::ComfortNoise);
@@ -60,6 +94,7 @@ pub fn assess(offer: &Sdp) -> Vec<Verdict> {
             Verdict::Record {
                 payload_types: pts,
                 rtcp_mux: m.rtcp_mux,
+                srtp,
             }
         })
         .collect()
@@ -97,9 +132,16 @@ pub fn build_answer(
                 Some(Verdict::Record {
                     payload_types,
                     rtcp_mux,
+                    srtp,
                 }),
                 Some(p),
-            ) => recorded_line(offer, offered, payload_types, *rtcp_mux, p),
+            ) => {
+                let mut m = recorded_line(offer, offered, payload_types, *rtcp_mux, p);
+                if let Some(s) = srtp {
+                    let _ = m.push_attribute("crypto", Some(&s.answer));
+                }
+                m
+            }
             _ => refused_line(offered),
         };
         answer.push_media(m);
@@ -188,7 +230,7 @@ mod tests {
         );
         assert!(matches!(&v[1], Verdict::Record { .. }));
         assert_eq!(v[2], Verdict::Refuse("not audio"));
-        assert!(matches!(v[3], Verdict::Refuse(r) if r.contains("SRTP")));
+        assert!(matches!(v[3], Verdict::Refuse(r) if r.contains("a=crypto")));
         assert!(matches!(v[4], Verdict::Refuse(r) if r.contains("codec")));
         let ports = [
             Some(Ports {
@@ -252,6 +294,59 @@ mod tests {
         );
         assert!(a.media[0].rtcp_mux);
         assert!(a.to_string().contains("c=IN IP6 ::1"));
+    }
+
+    #[test]
+    fn srtp_with_sdes_is_answered_with_our_key() {
+        let offer = Sdp::parse("v=0\r\no=- 1 2 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
+            m=audio 20000 RTP/SAVP 0\r\na=crypto:1 F8_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\n\
+            a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^31\r\na=label:1\r\na=sendonly\r\n\
+            m=audio 20002 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:4\r\n\
+            m=audio 20004 RTP/SAVP 0\r\n\
+            m=audio 20006 UDP/TLS/RTP/SAVP 0\r\n").unwrap();
+        let v = assess(&offer);
+        let Verdict::Record { srtp: Some(s), .. } = &v[0] else {
+            panic!("{:?}", v[0]);
+        };
+        assert_eq!(
+            (s.offered.tag, s.offered.suite.sdes_name()),
+            (2, "AES_CM_128_HMAC_SHA1_32")
+        );
+        assert!(
+            matches!(v[1], Verdict::Refuse(r) if r.contains("MKI")),
+            "{:?}",
+            v[1]
+        );
+        assert!(
+            matches!(v[2], Verdict::Refuse(r) if r.contains("a=crypto")),
+            "{:?}",
+            v[2]
+        );
+        assert!(
+            matches!(v[3], Verdict::Refuse(r) if r.contains("transport")),
+            "{:?}",
+            v[3]
+        );
+        let ports = [
+            Some(Ports {
+                rtp: 40000,
+                rtcp: Some(40001),
+            }),
+            None,
+            None,
+            None,
+        ];
+        let a = build_answer(&offer, &v, &ports, "127.0.0.1".parse().unwrap(), 1, 1);
+        let text = a.to_string();
+        assert!(text.contains("m=audio 40000 RTP/SAVP 0\r\n"), "{text}");
+        let answer = Sdp::parse(&text).unwrap();
+        assert_eq!(answer.media[0].crypto.len(), 1, "{text}");
+        let ours = SdesCrypto::parse(&answer.media[0].crypto[0]).unwrap();
+        assert_eq!((ours.tag, ours.suite), (2, s.offered.suite));
+        assert_ne!(ours.master, s.offered.master, "a key of our own");
+        assert!(answer.media[1..]
+            .iter()
+            .all(|m| m.port == 0 && m.crypto.is_empty()));
     }
 
     #[test]

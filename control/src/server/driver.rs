@@ -368,11 +368,18 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     let tcp = config.sip.transports.contains(&CfgTransport::Tcp);
     let (tx, rx) = mpsc::channel::<Inbound>(4096);
     let flood_guard: transport::SharedGuard = Arc::new(std::sync::Mutex::new(
-        super::flood::FloodGuard::new(super::flood::FloodLimits::default(), Instant::now()),
+        super::flood::FloodGuard::new(flood_limits(&config), Instant::now()),
     ));
-    let listeners = transport::listen(&config.sip.listen, tcp, tls, acl.clone(), flood_guard, tx)
-        .await
-        .map_err(err)?;
+    let listeners = transport::listen(
+        &config.sip.listen,
+        tcp,
+        tls,
+        acl.clone(),
+        flood_guard.clone(),
+        tx,
+    )
+    .await
+    .map_err(err)?;
     for (t, a) in &listeners.local {
         tracing::info!(transport = ?t, addr = %a, "SIP listening");
     }
@@ -464,6 +471,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         reload,
         current: config,
         acl,
+        flood: flood_guard,
     };
     let result = event_loop(
         engine.clone(),
@@ -706,6 +714,16 @@ struct Reloader {
     reload: Reload,
     current: Config,
     acl: transport::SharedAcl,
+    flood: transport::SharedGuard,
+}
+
+/// The flood guard's limits from `sip.flood_rate` / `sip.flood_burst`.
+fn flood_limits(config: &Config) -> super::flood::FloodLimits {
+    super::flood::FloodLimits {
+        rate: f64::from(config.sip.flood_rate),
+        burst: f64::from(config.sip.flood_burst),
+        ..super::flood::FloodLimits::default()
+    }
 }
 
 impl Reloader {
@@ -745,17 +763,23 @@ impl Reloader {
             _ => Vec::new(),
         };
         *self.acl.write().unwrap_or_else(|p| p.into_inner()) = acl_of(&new);
+        self.flood
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .set_limits(flood_limits(&new));
         recorder.reload(new.limits.max_calls, new.recordings.pcap);
         if let Err(e) = (self.reload.set_log_level)(&new.log.level) {
             tracing::error!("reload: log.level {:?}: {e}", new.log.level);
         }
         // Keys that need a restart keep their running values.
         self.current.sip.allowed_sources = new.sip.allowed_sources;
+        self.current.sip.flood_rate = new.sip.flood_rate;
+        self.current.sip.flood_burst = new.sip.flood_burst;
         self.current.limits = new.limits;
         self.current.recordings.pcap = new.recordings.pcap;
         self.current.log.level = new.log.level;
         let message = format!(
-            "configuration reloaded from {} (allowed sources, limits, pcap, log level)",
+            "configuration reloaded from {} (allowed sources, flood limits, limits, pcap, log level)",
             path.display()
         );
         tracing::info!("reload: {message}");

@@ -106,4 +106,29 @@ mod tests {
             Err(SipParseError::LineTooLong { .. }) | Err(SipParseError::MessageTooLarge { .. })
         ));
     }
+
+    /// Found by the sip_stream fuzz target: keep-alives before a message of
+    /// exactly the size limit. The framer limits the message without them
+    /// and accepted it; the parser limited the frame with them and refused
+    /// it, so a legitimate near-limit message after a CRLF ping was lost.
+    #[test]
+    fn keepalives_do_not_count_against_the_limit() {
+        let msg = b"OPTIONS sip:a SIP/2.0\r\nl: 0\r\n\r\n";
+        let limits = ParseLimits {
+            max_message_len: msg.len(),
+            ..ParseLimits::default()
+        };
+        let stream = [b"\r\n\r\n".as_slice(), msg].concat();
+        let n = message_length_with_limits(&stream, &limits)
+            .unwrap()
+            .unwrap();
+        assert_eq!(n, stream.len());
+        let parsed = crate::sip::SipMessage::parse_unvalidated(&stream[..n], &limits).unwrap();
+        assert!(parsed.body.is_empty());
+        let too_big = [stream.as_slice(), b"x"].concat();
+        assert!(matches!(
+            crate::sip::SipMessage::parse_unvalidated(&too_big, &limits),
+            Err(SipParseError::MessageTooLarge { .. })
+        ));
+    }
 }

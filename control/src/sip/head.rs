@@ -75,7 +75,12 @@ fn parse_header_lines(lines: &[&[u8]], limits: &ParseLimits) -> Result<Headers, 
                 .ok_or(SipParseError::MalformedHeaderLine { line: line_no })?;
             let more = text.trim();
             if !more.is_empty() {
-                value.push(' ');
+                // `Name:` with the whole value on the next line must read
+                // the same as `Name: value`, or a folded Call-ID would not
+                // match its unfolded retransmission.
+                if !value.is_empty() {
+                    value.push(' ');
+                }
                 value.push_str(more);
             }
             continue;
@@ -241,5 +246,21 @@ mod tests {
         assert!(scan_head(b"OPTIONS sip:a SIP/2.0\r\nTo: x\r\n", &limits)
             .unwrap()
             .is_none());
+    }
+
+    /// Found by the sip_datagram fuzz target: a header whose value starts
+    /// on a continuation line got a leading space, so it re-serialised as
+    /// `Call-ID:  abc` and compared unequal to the same value unfolded.
+    #[test]
+    fn value_entirely_on_a_continuation_line() {
+        let limits = ParseLimits::default();
+        let head = scan_head(
+            b"OPTIONS sip:a SIP/2.0\r\nCall-ID:\r\n  abc@host\r\nSubject:\r\n\tone\r\n two\r\n\r\n",
+            &limits,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(head.headers.get("Call-ID"), Some("abc@host"));
+        assert_eq!(head.headers.get("Subject"), Some("one two"));
     }
 }

@@ -85,15 +85,18 @@ impl SipMessage {
         datagram: &[u8],
         limits: &ParseLimits,
     ) -> Result<SipMessage, SipParseError> {
-        if datagram.len() > limits.max_message_len {
-            return Err(SipParseError::MessageTooLarge {
-                len: datagram.len(),
-                max: limits.max_message_len,
-            });
-        }
         let data = datagram
             .get(leading_crlf_len(datagram)..)
             .unwrap_or_default();
+        // The limit is on the message, keep-alives excluded, as in
+        // `framing::message_length`: otherwise a stream message the framer
+        // accepted would be refused here for the CRLFs before it.
+        if data.len() > limits.max_message_len {
+            return Err(SipParseError::MessageTooLarge {
+                len: data.len(),
+                max: limits.max_message_len,
+            });
+        }
         if data.is_empty() {
             return Err(SipParseError::Empty);
         }

@@ -71,6 +71,13 @@ pub struct TrackMeta {
     /// Sequence numbers never received.
     pub lost: u64,
     pub duplicates: u64,
+    /// SRTP/SRTCP packets whose authentication failed (forged, corrupted,
+    /// or keyed differently); never recorded.
+    #[serde(default)]
+    pub srtp_auth_failed: u64,
+    /// SRTP/SRTCP packets replayed or older than the replay window.
+    #[serde(default)]
+    pub srtp_replay: u64,
     /// Received out of order and put in their place.
     pub reordered: u64,
     /// Received too late to be put in their place (silence there instead).
@@ -124,6 +131,23 @@ pub struct ControlIntervalMeta {
     pub reason: Option<String>,
 }
 
+/// How a sealed (encrypted) recording was written: `meta.json` of a
+/// recording made with `[encryption]`. See `docs/encryption.md`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncryptionMeta {
+    /// `encryption.key_id`: names the private key that opens the recording.
+    pub key_id: String,
+    /// `sha256:` fingerprint of the public key the data key is wrapped for.
+    pub key_fingerprint: String,
+    /// Cipher and key wrap, e.g. `AES-256-GCM, data key wrapped with
+    /// X25519-HKDF-SHA256`.
+    pub algorithm: String,
+    pub tenant: String,
+    /// The sealed files, each restoring the file named without `.sealed`.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
 /// The whole `meta.json`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CallMeta {
@@ -159,9 +183,34 @@ pub struct CallMeta {
     /// Free-form labels set through the control API.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// Present when the recording's files are sealed (`[encryption]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionMeta>,
 }
 
+/// `extensions` keys a sealed recording keeps in its plaintext `meta.json`:
+/// how the call ended says nothing about who was on it.
+pub const PLAINTEXT_EXTENSIONS: &[&str] = &["ended_by"];
+
 impl CallMeta {
+    /// The plaintext `meta.json` of a sealed recording: without what says
+    /// who was on the call (participants, vendor extensions, tags, who
+    /// paused it and why). Those are only in `meta.json.sealed`; ids, times,
+    /// track statistics and errors stay readable for the recordings list,
+    /// retention and crash recovery.
+    pub fn without_sealed_fields(&self) -> CallMeta {
+        let mut m = self.clone();
+        m.participants.clear();
+        m.extensions
+            .retain(|k, _| PLAINTEXT_EXTENSIONS.contains(&k.as_str()));
+        m.tags.clear();
+        for c in &mut m.controls {
+            c.by = None;
+            c.reason = None;
+        }
+        m
+    }
+
     /// Merge `tags` into [`CallMeta::tags`]; an empty value removes its key.
     pub fn merge_tags(&mut self, tags: BTreeMap<String, String>) {
         for (k, v) in tags {

@@ -1,10 +1,13 @@
 //! Start-up repair of recordings a crash or `kill -9` left open: every WAV
 //! gets a header that matches its data, and `meta.json` is closed and
 //! marked incomplete, so nothing already recorded is lost or unplayable.
+//! Sealed (encrypted) files are left exactly as they are: only their
+//! `meta.json` is closed.
 
 use std::path::{Path, PathBuf};
 
 use super::meta::{rfc3339, CallMeta};
+use super::sealed;
 use crate::writer::wav;
 
 /// What recovery did to one recording.
@@ -49,7 +52,30 @@ fn recover_one(dir: &Path, meta_path: &Path) -> Result<Option<Recovered>, String
         return Ok(None);
     }
     let mut last_mtime = None;
+    let sealed = meta.encryption.is_some();
     for t in &mut meta.tracks {
+        if sealed {
+            // Never rewritten: every whole chunk already decrypts, and a
+            // torn tail is told apart by `recordings decrypt`. Their sizes
+            // are in the clear, so the samples can still be counted.
+            let p = dir.join(format!("{}{}", t.file, sealed::SUFFIX));
+            match std::fs::File::open(&p)
+                .map_err(sealed::OpenError::from)
+                .and_then(|f| sealed::scan(std::io::BufReader::new(f)))
+            {
+                Ok((_, s)) => {
+                    t.samples = s.bytes / 2;
+                    t.duration_seconds = t.samples as f64 / t.clock_rate.max(1) as f64;
+                    if let Ok(m) = std::fs::metadata(&p).and_then(|m| m.modified()) {
+                        last_mtime = last_mtime.max(Some(m));
+                    }
+                }
+                Err(e) => meta
+                    .errors
+                    .push(format!("{}{}: {e}", t.file, sealed::SUFFIX)),
+            }
+            continue;
+        }
         let p = dir.join(&t.file);
         match wav::repair(&p) {
             Ok(samples) => {

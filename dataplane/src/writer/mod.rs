@@ -1,6 +1,10 @@
 //! Writer threads: drain the worker rings, turn records into WAV files,
 //! `call.pcap` and `meta.json`. All file I/O of the data plane happens here,
 //! off the workers' cores.
+//!
+//! With `[encryption]` every file but `meta.json` is written sealed
+//! (`crate::recording::sealed`) under a data key made when the call opens,
+//! and `meta.json` leaves out what `meta.json.sealed` holds.
 
 pub mod controls;
 pub mod pcap_out;
@@ -19,8 +23,10 @@ use hdrhistogram::Histogram;
 use crate::codec::Codec;
 use crate::demux::TrackRef;
 use crate::recording::layout::track_file;
-use crate::recording::meta::{now_ns, rfc3339, CallMeta, SegmentMeta, TrackMeta};
+use crate::recording::meta::{now_ns, rfc3339, CallMeta, EncryptionMeta, SegmentMeta, TrackMeta};
 use crate::recording::recovery::write_meta;
+use crate::recording::sealed::restore::META_SEALED;
+use crate::recording::sealed::{seal_file, Content, Recipient, RecordingKey, SealedWriter, SUFFIX};
 use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordConsumer};
 use crate::specs::CallRef;
@@ -30,12 +36,17 @@ use controls::{Applied, Controls, Mode};
 use pcap_out::PcapOut;
 use stats::{latency_ns, Published, WriterStats};
 use timeline::{Placement, Timeline};
-use wav::WavFile;
+use wav::{AudioOut, WavFile};
 
 /// Sample rate of every WAV (all recordable codecs are 8 kHz today).
 const SAMPLE_RATE: u32 = 8000;
-/// Audio buffered per track before it is written even between flushes.
-const MAX_BUFFERED: usize = 32 * 1024;
+/// Audio buffered per track before it is written even between flushes:
+/// half a second. Per-track buffers are most of a call's memory, so they
+/// are kept small (BENCHMARKS.md, memory per call) at the cost of two
+/// writes per track per second instead of one.
+const MAX_BUFFERED: usize = 4096;
+/// Room for one more packet of the longest ptime past `MAX_BUFFERED`.
+const OUT_CAPACITY: usize = MAX_BUFFERED + 960;
 /// Segment reason of the first audio after a Start.
 const RECORDING_START: &str = "recording_start";
 
@@ -98,7 +109,7 @@ pub enum WriterEvent {
 struct TrackRec {
     call: CallRef,
     index: u32,
-    wav: Option<WavFile>,
+    wav: Option<AudioOut>,
     timeline: Timeline,
     out: Vec<i16>,
     report: TrackReport,
@@ -121,6 +132,27 @@ struct CallRec {
     ending: Option<u64>,
     pcap: Option<PcapOut>,
     controls: Controls,
+    seal: Sealing,
+}
+
+/// How a call's files are written.
+enum Sealing {
+    Plain,
+    Sealed(RecordingKey),
+    /// Encryption is on but no data key could be made: nothing of the call
+    /// is stored rather than anything in the clear.
+    Failed,
+}
+
+impl CallRec {
+    /// Lists sealed file `name` in `meta.json` (`encryption.files`).
+    fn note_sealed(&mut self, name: &str) {
+        if let Some(e) = self.meta.encryption.as_mut() {
+            if !e.files.iter().any(|f| f == name) {
+                e.files.push(name.to_string());
+            }
+        }
+    }
 }
 
 /// Counters a writer keeps about itself.
@@ -145,6 +177,8 @@ struct State {
     /// ns from a record's arrival to the writer placing its audio in the
     /// track's timeline; merged into `shared_latency` every flush.
     latency: Histogram<u64>,
+    /// Whom recordings are sealed for (`[encryption]`); `None`: plain files.
+    recipient: Option<Arc<Recipient>>,
 }
 
 /// A writer thread's whole state.
@@ -195,8 +229,16 @@ impl Writer {
                 scratch: Vec::with_capacity(1024),
                 counters: WriterCounters::default(),
                 latency,
+                recipient: None,
             },
         }
+    }
+
+    /// Seal every recording for `to` (`[encryption]`); `None` writes plain
+    /// files.
+    pub(crate) fn sealing(mut self, to: Option<Recipient>) -> Self {
+        self.state.recipient = to.map(Arc::new);
+        self
     }
 
     fn publish(&self) {
@@ -306,6 +348,13 @@ impl State {
                 stopped_from,
             } => {
                 let controls = stopped_from.map(Controls::stopped_from).unwrap_or_default();
+                let (seal, seal_error) = match &self.recipient {
+                    None => (Sealing::Plain, None),
+                    Some(to) => match RecordingKey::new(to, &meta.recording_id) {
+                        Ok(k) => (Sealing::Sealed(k), None),
+                        Err(e) => (Sealing::Failed, Some(e)),
+                    },
+                };
                 let mut rec = CallRec {
                     dir,
                     meta: *meta,
@@ -314,19 +363,48 @@ impl State {
                     ending: None,
                     pcap: None,
                     controls,
+                    seal,
                 };
                 rec.meta.controls = rec.controls.to_meta(None);
+                if let Some(to) = &self.recipient {
+                    rec.meta.encryption = Some(EncryptionMeta {
+                        key_id: to.key_id.clone(),
+                        key_fingerprint: to.public_key.fingerprint().to_string(),
+                        algorithm: to.public_key.algorithm().name().to_string(),
+                        tenant: to.tenant.clone(),
+                        files: Vec::new(),
+                    });
+                }
+                if matches!(rec.seal, Sealing::Sealed(_)) {
+                    rec.note_sealed(META_SEALED);
+                }
+                if let Some(e) = seal_error {
+                    self.fail(
+                        &mut rec,
+                        format!("encryption: {e}; nothing of this call is stored"),
+                    );
+                }
                 if let Err(e) = std::fs::create_dir_all(&rec.dir) {
                     let msg = format!("cannot create {}: {e}", rec.dir.display());
                     self.fail(&mut rec, msg);
                 }
                 if pcap {
-                    match PcapOut::create(&rec.dir.join("call.pcap")) {
-                        Ok(p) => {
+                    let created = match &rec.seal {
+                        Sealing::Plain => Some(PcapOut::create(&rec.dir.join("call.pcap"))),
+                        Sealing::Sealed(k) => Some(PcapOut::create_sealed(
+                            &rec.dir.join(format!("call.pcap{SUFFIX}")),
+                            k,
+                        )),
+                        Sealing::Failed => None,
+                    };
+                    match created {
+                        Some(Ok(p)) => {
                             rec.pcap = Some(p);
                             rec.meta.pcap = Some("call.pcap".into());
+                            rec.note_sealed(&format!("call.pcap{SUFFIX}"));
                         }
-                        Err(e) => self.fail(&mut rec, format!("call.pcap: {e}")),
+                        Some(Err(e)) => self.fail(&mut rec, format!("call.pcap: {e}")),
+                        None => {}
                     }
                 }
                 self.save_meta(&mut rec);
@@ -342,12 +420,34 @@ impl State {
                     return;
                 };
                 let file = track_file(index);
-                let wav = match WavFile::create(&rec.dir.join(&file), SAMPLE_RATE) {
-                    Ok(w) => Some(w),
-                    Err(e) => {
+                let sealed_name = format!("{file}{SUFFIX}");
+                let created = match &rec.seal {
+                    Sealing::Plain => {
+                        Some(WavFile::create(&rec.dir.join(&file), SAMPLE_RATE).map(AudioOut::Wav))
+                    }
+                    Sealing::Sealed(k) => Some(
+                        SealedWriter::create(
+                            &rec.dir.join(&sealed_name),
+                            k,
+                            &file,
+                            Content::Pcm16Mono {
+                                sample_rate: SAMPLE_RATE,
+                            },
+                        )
+                        .map(AudioOut::Sealed),
+                    ),
+                    Sealing::Failed => None,
+                };
+                let wav = match created {
+                    Some(Ok(w)) => {
+                        rec.note_sealed(&sealed_name);
+                        Some(w)
+                    }
+                    Some(Err(e)) => {
                         self.fail(&mut rec, format!("{file}: {e}"));
                         None
                     }
+                    None => None,
                 };
                 rec.meta.tracks.push(TrackMeta {
                     index,
@@ -372,7 +472,7 @@ impl State {
                         index,
                         wav,
                         timeline: Timeline::new(self.window),
-                        out: Vec::with_capacity(8192),
+                        out: Vec::with_capacity(OUT_CAPACITY),
                         report: TrackReport::default(),
                         ends: 0,
                         segments: Vec::new(),
@@ -388,9 +488,22 @@ impl State {
                 let Some(mut rec) = self.calls.remove(&call) else {
                     return;
                 };
-                match std::fs::write(rec.dir.join(&name), &bytes) {
+                let sealed_name = format!("{name}{SUFFIX}");
+                let res = match &rec.seal {
+                    Sealing::Plain => std::fs::write(rec.dir.join(&name), &bytes),
+                    Sealing::Sealed(k) => seal_file(
+                        &rec.dir.join(&sealed_name),
+                        k,
+                        &name,
+                        Content::Bytes,
+                        &bytes,
+                    ),
+                    Sealing::Failed => Err(std::io::Error::other("not stored: no data key")),
+                };
+                match res {
                     Ok(()) => {
                         rec.meta.metadata_files.push(name);
+                        rec.note_sealed(&sealed_name);
                         self.save_meta(&mut rec);
                     }
                     Err(e) => self.fail(&mut rec, format!("{name}: {e}")),
@@ -596,6 +709,11 @@ impl State {
             None => Ok(0),
         };
         t.out.clear();
+        // A segment's silent gap can be seconds long: give that memory back
+        // rather than keep it for the rest of the call.
+        if t.out.capacity() > 2 * OUT_CAPACITY {
+            t.out.shrink_to(OUT_CAPACITY);
+        }
         match res {
             Ok(written) => self.counters.bytes_written += written as u64 * 2,
             Err(e) => {
@@ -643,10 +761,10 @@ impl State {
         t.timeline.flush_all(&mut t.out);
         let call = t.call;
         self.write_out(track, call);
-        let Some(t) = self.tracks.remove(&track) else {
+        let Some(mut t) = self.tracks.remove(&track) else {
             return;
         };
-        let synced = t.wav.as_ref().map_or(Ok(()), WavFile::sync);
+        let synced = t.wav.as_mut().map_or(Ok(()), AudioOut::finish);
         let Some(rec) = self.calls.get_mut(&call) else {
             return;
         };
@@ -677,7 +795,7 @@ impl State {
             return;
         };
         if let Some(p) = rec.pcap.as_mut() {
-            if let Err(e) = p.flush() {
+            if let Err(e) = p.finish() {
                 rec.meta.errors.push(format!("call.pcap: {e}"));
                 rec.meta.complete = false;
                 self.counters.io_errors += 1;
@@ -742,7 +860,26 @@ impl State {
     }
 
     fn try_save_meta(&mut self, rec: &mut CallRec) -> std::io::Result<()> {
-        let res = write_meta(&rec.dir, &rec.meta);
+        let res = match &rec.seal {
+            Sealing::Plain => write_meta(&rec.dir, &rec.meta),
+            Sealing::Sealed(k) => {
+                // The full snapshot first: the plaintext file never runs
+                // ahead of a sealed copy that has what it leaves out.
+                serde_json::to_vec_pretty(&rec.meta)
+                    .map_err(std::io::Error::other)
+                    .and_then(|json| {
+                        seal_file(
+                            &rec.dir.join(META_SEALED),
+                            k,
+                            "meta.json",
+                            Content::Bytes,
+                            &json,
+                        )
+                    })
+                    .and_then(|()| write_meta(&rec.dir, &rec.meta.without_sealed_fields()))
+            }
+            Sealing::Failed => write_meta(&rec.dir, &rec.meta.without_sealed_fields()),
+        };
         if let Err(e) = &res {
             self.counters.io_errors += 1;
             tracing::error!(recording_id = %rec.meta.recording_id, "meta.json: {e}");
@@ -759,6 +896,8 @@ fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
     m.packets = r.packets;
     m.lost = r.lost();
     m.duplicates = r.duplicates;
+    m.srtp_auth_failed = r.srtp_auth_failed;
+    m.srtp_replay = r.srtp_replay;
     m.reordered = r.reordered;
     m.late = r.late;
     m.ring_drops = r.ring_drops;

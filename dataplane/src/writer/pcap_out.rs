@@ -1,24 +1,77 @@
 //! The optional `call.pcap`: every packet of the call as it arrived,
 //! Ethernet link type. Packets that came without link or IP headers
-//! (socket backend) get synthetic ones so tshark decodes them.
+//! (socket backend) get synthetic ones so tshark decodes them. With
+//! `[encryption]` it is `call.pcap.sealed`: each flush seals what was
+//! written since the last one as a chunk.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
+use crate::recording::sealed::{Content, RecordingKey, SealedWriter};
 use crate::worker::{decode_addrs, ADDR_BLOCK};
 
 const LINKTYPE_ETHERNET: u32 = 1;
 
+/// Plaintext sealed per chunk at most, between flushes.
+const SEALED_BUFFER: usize = 1 << 20;
+
+/// Where the pcap bytes go.
+enum Out {
+    Plain(BufWriter<File>),
+    Sealed { w: SealedWriter, buf: Vec<u8> },
+}
+
+impl Write for Out {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Out::Plain(f) => f.write(data),
+            Out::Sealed { w, buf } => {
+                buf.extend_from_slice(data);
+                if buf.len() >= SEALED_BUFFER {
+                    w.chunk(buf)?;
+                    buf.clear();
+                }
+                Ok(data.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Out::Plain(f) => f.flush(),
+            Out::Sealed { w, buf } => {
+                // Cleared even on failure: the writer gives the file up then.
+                let res = w.chunk(buf);
+                buf.clear();
+                res
+            }
+        }
+    }
+}
+
 pub struct PcapOut {
-    out: BufWriter<File>,
+    out: Out,
     scratch: Vec<u8>,
 }
 
 impl PcapOut {
     pub fn create(path: &Path) -> io::Result<PcapOut> {
-        let mut out = BufWriter::with_capacity(64 << 10, File::create(path)?);
+        let out = BufWriter::with_capacity(64 << 10, File::create(path)?);
+        PcapOut::start(Out::Plain(out))
+    }
+
+    /// `call.pcap` sealed with `key`, at `path` (`call.pcap.sealed`).
+    pub fn create_sealed(path: &Path, key: &RecordingKey) -> io::Result<PcapOut> {
+        let w = SealedWriter::create(path, key, "call.pcap", Content::Bytes)?;
+        PcapOut::start(Out::Sealed {
+            w,
+            buf: Vec::with_capacity(64 << 10),
+        })
+    }
+
+    fn start(mut out: Out) -> io::Result<PcapOut> {
         let mut h = Vec::with_capacity(24);
         h.extend_from_slice(&0xa1b2_3c4du32.to_le_bytes()); // nanosecond pcap
         h.extend_from_slice(&2u16.to_le_bytes());
@@ -68,6 +121,18 @@ impl PcapOut {
 
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+
+    /// The call is over: flush, and for a sealed file seal the final chunk.
+    pub fn finish(&mut self) -> io::Result<()> {
+        match &mut self.out {
+            Out::Plain(f) => f.flush(),
+            Out::Sealed { w, buf } => {
+                let res = w.finish(buf);
+                buf.clear();
+                res
+            }
+        }
     }
 }
 

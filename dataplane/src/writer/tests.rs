@@ -152,7 +152,11 @@ impl Harness {
         let WriterEvent::Closed(c) = self.events.try_recv().expect("call closed");
         let on_disk: CallMeta =
             serde_json::from_slice(&std::fs::read(c.dir.join("meta.json")).unwrap()).unwrap();
-        assert_eq!(on_disk, c.meta, "meta.json matches the event");
+        let expected = match c.meta.encryption {
+            Some(_) => c.meta.without_sealed_fields(),
+            None => c.meta.clone(),
+        };
+        assert_eq!(on_disk, expected, "meta.json matches the event");
         c.meta
     }
 }
@@ -502,4 +506,182 @@ fn a_pass_publishes_counters_ring_backlog_and_latency() {
 
     assert_eq!(h.w.step(&mut last_flush), Step::Idle);
     assert_eq!(h.stats.rings(0).next().unwrap().used_bytes, 0);
+}
+
+mod sealed {
+    //! With `[encryption]`: nothing in the clear on disk, everything back
+    //! with the private key, and a writer that dies mid-call leaves chunks
+    //! that decrypt.
+
+    use super::*;
+    use crate::recording::meta::ParticipantMeta;
+    use crate::recording::sealed::keys::tests::{X25519_KEY, X25519_PUB};
+    use crate::recording::sealed::restore::restore;
+    use crate::recording::sealed::{PrivateKey, PublicKey, Recipient};
+
+    fn sealed_harness() -> Harness {
+        let mut h = harness();
+        let public_key = PublicKey::from_pem(X25519_PUB).unwrap();
+        h.w.state.recipient = Some(Arc::new(Recipient {
+            key_id: "tenant-a-2024".into(),
+            public_key,
+            tenant: "tenant-a".into(),
+        }));
+        h
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        n.sort();
+        n
+    }
+
+    fn with_participant(h: &mut Harness, call: u64) {
+        h.w.state.on_command(WriterCommand::UpdateMeta {
+            call: CallRef(call),
+            update: Box::new(|m: &mut CallMeta| {
+                m.participants.push(ParticipantMeta {
+                    aor: Some("sip:+15551234567@example.com".into()),
+                    ..ParticipantMeta::default()
+                });
+                m.tags.insert("customer".into(), "C-1009".into());
+            }),
+        });
+    }
+
+    #[test]
+    fn an_encrypted_recording_round_trips() {
+        let mut h = sealed_harness();
+        let dir = h.open(1, true, None);
+        h.add_track(1, T1, 0);
+        with_participant(&mut h, 1);
+        h.w.state.on_command(WriterCommand::WriteFile {
+            call: CallRef(1),
+            name: "metadata.xml".into(),
+            bytes: b"<recording>+15551234567</recording>".to_vec(),
+        });
+        h.segment(T1, SegmentReason::Start, arrival(0));
+        h.control(1, RecordingControl::Pause, arrival(10) - MS);
+        h.control(1, RecordingControl::Resume, arrival(12) - MS);
+        for i in 0..60u64 {
+            h.packet(T1, i, i as i64 * P as i64, arrival(i));
+            if i % 20 == 19 {
+                h.w.state.flush_all();
+            }
+        }
+        let meta = h.end(1, &[T1], arrival(60));
+        assert!(meta.complete, "{:?}", meta.errors);
+        assert_eq!(
+            names(&dir),
+            [
+                "call.pcap.sealed",
+                "meta.json",
+                "meta.json.sealed",
+                "metadata.xml.sealed",
+                "track-0.wav.sealed"
+            ]
+        );
+        let plain = std::fs::read_to_string(dir.join("meta.json")).unwrap();
+        assert!(
+            !plain.contains("5551234567") && !plain.contains("C-1009"),
+            "{plain}"
+        );
+        assert!(!plain.contains("agent-7"), "{plain}");
+        let enc = meta.encryption.as_ref().unwrap();
+        assert_eq!(
+            (enc.key_id.as_str(), enc.tenant.as_str()),
+            ("tenant-a-2024", "tenant-a")
+        );
+        assert_eq!(
+            enc.files,
+            [
+                "meta.json.sealed",
+                "call.pcap.sealed",
+                "track-0.wav.sealed",
+                "metadata.xml.sealed"
+            ]
+        );
+        for f in &enc.files {
+            let raw = std::fs::read(dir.join(f)).unwrap();
+            assert!(!raw.windows(10).any(|w| w == b"5551234567"), "{f}");
+        }
+
+        let key = PrivateKey::from_pem(X25519_KEY).unwrap();
+        let out = h.root.path().join("restored");
+        let r = restore(&dir, &out, &key).unwrap();
+        assert!(!r.failed() && !r.incomplete(), "{r:?}");
+        assert_eq!(r.key_id.as_deref(), Some("tenant-a-2024"));
+        assert_eq!(
+            names(&out),
+            ["call.pcap", "meta.json", "metadata.xml", "track-0.wav"]
+        );
+        let s = wav(&out.join("track-0.wav"));
+        assert_eq!(s.len(), 60 * P);
+        assert_eq!((s[0], s[59 * P]), (level(0), level(59)));
+        assert!(s[10 * P..12 * P].iter().all(|v| *v == 0), "the pause");
+        assert_eq!(pcap_times(&out.join("call.pcap")).len(), 58);
+        assert_eq!(
+            std::fs::read(out.join("metadata.xml")).unwrap(),
+            b"<recording>+15551234567</recording>"
+        );
+        let mut restored: CallMeta =
+            serde_json::from_slice(&std::fs::read(out.join("meta.json")).unwrap()).unwrap();
+        assert!(restored.encryption.is_none());
+        restored.encryption = meta.encryption.clone();
+        assert_eq!(restored, meta, "meta.json as if never sealed");
+    }
+
+    #[test]
+    fn a_writer_killed_mid_call_leaves_decryptable_chunks() {
+        let mut h = sealed_harness();
+        let dir = h.open(1, true, None);
+        h.add_track(1, T1, 0);
+        with_participant(&mut h, 1);
+        h.segment(T1, SegmentReason::Start, arrival(0));
+        for i in 0..50u64 {
+            h.packet(T1, i, i as i64 * P as i64, arrival(i));
+            if i == 29 {
+                // Everything up to packet 29 less the reorder window is
+                // flushed; the rest dies with the process.
+                h.w.state.flush_all();
+            }
+        }
+        let root = h.root.path().to_path_buf();
+        // kill -9: no final chunks, no closing meta.json.
+        let Harness { w, root: tmp, .. } = h;
+        drop(w);
+
+        let (done, errors) = crate::recording::recovery::recover(&root);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(done.len(), 1);
+        let meta: CallMeta =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json")).unwrap()).unwrap();
+        assert!(!meta.complete && meta.ended_at.is_some());
+        let flushed = meta.tracks[0].samples;
+        assert!(flushed > 0 && flushed < 30 * P as u64, "{flushed}");
+        assert!(meta.participants.is_empty());
+
+        let key = PrivateKey::from_pem(X25519_KEY).unwrap();
+        let out = root.join("restored");
+        let r = restore(&dir, &out, &key).unwrap();
+        assert!(r.incomplete() && !r.failed(), "{r:?}");
+        let track = r
+            .files
+            .iter()
+            .find(|f| f.sealed == "track-0.wav.sealed")
+            .unwrap();
+        assert_eq!((track.chunks, track.complete), (1, false));
+        let s = wav(&out.join("track-0.wav"));
+        assert_eq!(s.len() as u64, flushed);
+        assert_eq!(s[0], level(0));
+        assert_eq!(pcap_times(&out.join("call.pcap")).len(), 30);
+        let restored: CallMeta =
+            serde_json::from_slice(&std::fs::read(out.join("meta.json")).unwrap()).unwrap();
+        assert_eq!(restored.ended_at, meta.ended_at, "closed by recovery");
+        assert_eq!(restored.participants.len(), 1, "from the sealed snapshot");
+        drop(tmp);
+    }
 }

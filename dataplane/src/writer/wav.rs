@@ -7,6 +7,8 @@ use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::recording::sealed::SealedWriter;
+
 /// Bytes before the samples.
 pub const HEADER_LEN: u64 = 44;
 
@@ -19,7 +21,9 @@ pub struct WavFile {
     fail_after: Option<u64>,
 }
 
-fn header(sample_rate: u32, data_bytes: u32) -> [u8; HEADER_LEN as usize] {
+/// The 44-byte header of a WAV holding `data_bytes` of 16-bit mono PCM
+/// (also written by `recordings decrypt` in front of restored PCM).
+pub fn header(sample_rate: u32, data_bytes: u32) -> [u8; HEADER_LEN as usize] {
     let mut h = [0u8; HEADER_LEN as usize];
     let byte_rate = sample_rate * 2;
     h[0..4].copy_from_slice(b"RIFF");
@@ -107,6 +111,56 @@ impl WavFile {
     /// Push everything to the device (at close).
     pub fn sync(&self) -> io::Result<()> {
         self.file.sync_data()
+    }
+}
+
+/// A track's audio file: a plain WAV, or (with `[encryption]`) a sealed
+/// stream of its PCM, one chunk per write, that `recordings decrypt` turns
+/// back into a WAV.
+pub enum AudioOut {
+    Wav(WavFile),
+    Sealed(SealedWriter),
+}
+
+impl AudioOut {
+    /// Append samples; as [`WavFile::append`], a failed write leaves the
+    /// file as it was before it.
+    pub fn append(&mut self, samples: &[i16], sample_rate: u32) -> io::Result<()> {
+        match self {
+            AudioOut::Wav(w) => w.append(samples, sample_rate),
+            AudioOut::Sealed(s) => {
+                let mut bytes = Vec::with_capacity(samples.len() * 2);
+                for v in samples {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+                s.chunk(&bytes)
+            }
+        }
+    }
+
+    /// Samples written so far.
+    pub fn samples(&self) -> u64 {
+        match self {
+            AudioOut::Wav(w) => w.samples(),
+            AudioOut::Sealed(s) => s.plaintext_len() / 2,
+        }
+    }
+
+    /// The track is over: seal the final chunk, then push everything to the
+    /// device.
+    pub fn finish(&mut self) -> io::Result<()> {
+        match self {
+            AudioOut::Wav(w) => w.sync(),
+            AudioOut::Sealed(s) => s.finish(&[]).and_then(|()| s.sync()),
+        }
+    }
+
+    /// Test seam: see [`WavFile::fail_after`] (plain WAVs only).
+    #[cfg(test)]
+    pub(crate) fn fail_after(&mut self, bytes: u64) {
+        if let AudioOut::Wav(w) = self {
+            w.fail_after(bytes);
+        }
     }
 }
 

@@ -96,6 +96,8 @@ struct StreamState {
     /// Payload types last answered (a change updates the track).
     payload_types: Vec<(u8, mediafork_dataplane::codec::Codec)>,
     label: Option<String>,
+    /// The SDES master key the stream is decrypted with (SRTP).
+    srtp: Option<mediafork_dataplane::srtp::MasterKey>,
 }
 
 /// A SIP dialog feeding a recording.
@@ -660,6 +662,22 @@ impl Recorder {
             if dialog.streams.len() <= i {
                 dialog.streams.push(None);
             }
+            let offered_key = match verdict {
+                Verdict::Record { srtp, .. } => srtp.as_ref().map(|s| s.offered.master.clone()),
+                Verdict::Refuse(_) => None,
+            };
+            // A stream that turns from RTP to SRTP or back is a new track on
+            // new ports: a track's packets are one or the other throughout.
+            if matches!(verdict, Verdict::Record { .. })
+                && dialog.streams[i]
+                    .as_ref()
+                    .is_some_and(|s| s.srtp.is_some() != offered_key.is_some())
+            {
+                if let Some(stream) = dialog.streams[i].take() {
+                    let _ = self.engine.unbind_track(&handle, stream.track);
+                    self.close_ports(now, stream.ports);
+                }
+            }
             match (verdict, dialog.streams[i].as_mut()) {
                 (Verdict::Record { payload_types, .. }, Some(stream)) => {
                     // Re-INVITE: same ports; a new codec updates the track.
@@ -669,12 +687,18 @@ impl Recorder {
                                 .update_track(&handle, stream.track, payload_types.clone());
                         stream.payload_types = payload_types.clone();
                     }
+                    // A new SDES key re-keys it.
+                    if let Some(key) = offered_key.filter(|k| stream.srtp.as_ref() != Some(k)) {
+                        let _ = self.engine.rekey_track(&handle, stream.track, &key);
+                        stream.srtp = Some(key);
+                    }
                     out.push(Some(stream.ports));
                 }
                 (
                     Verdict::Record {
                         payload_types,
                         rtcp_mux,
+                        srtp,
                     },
                     None,
                 ) => {
@@ -706,6 +730,7 @@ impl Recorder {
                         label: label.clone(),
                         payload_types: payload_types.clone(),
                         bindings: bindings.clone(),
+                        srtp: offered_key.clone(),
                     };
                     let track = match self.engine.add_track(&handle, setup) {
                         Ok(t) => t,
@@ -741,12 +766,16 @@ impl Recorder {
                             .collect::<Vec<_>>()
                             .into(),
                     );
+                    if let Some(s) = srtp {
+                        data.insert("srtp".into(), s.offered.suite.sdes_name().into());
+                    }
                     self.emit("stream_added", now_ns(), &dialog.recording, data);
                     dialog.streams[i] = Some(StreamState {
                         track,
                         ports,
                         payload_types: payload_types.clone(),
                         label,
+                        srtp: offered_key,
                     });
                     out.push(Some(ports));
                 }
@@ -1624,7 +1653,7 @@ mod tests {
             Err(AdminError::Ambiguous(_))
         ));
         assert!(matches!(
-            r.show_call(&sel("7E2A3F54DA3A8DEE8015A94FE2699D2C"), 0),
+            r.show_call(&sel("7e29fe54da3a11ee8015f4cfe25c3a2c"), 0),
             Err(AdminError::Ambiguous(_))
         ));
         let by_kind = crate::admin::api::CallSelector {
