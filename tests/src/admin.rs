@@ -136,12 +136,19 @@ impl RawCall {
     pub fn place(server: SocketAddr, call_id: &str, streams: usize, extra: &[&str]) -> RawCall {
         let client = SipClient::new(server);
         let sdp = offer(&client, streams);
+        RawCall::place_sdp(client, call_id, &sdp, extra)
+    }
+
+    /// Place a call from `client` with the given SDP offer: INVITE, a 200
+    /// expected, ACK.
+    pub fn place_sdp(client: SipClient, call_id: &str, sdp: &str, extra: &[&str]) -> RawCall {
+        let server = client.server;
         let text = client.request(
             "INVITE",
             call_id,
             &format!("z9hG4bK-inv-{call_id}"),
             extra,
-            Some(("application/sdp", &sdp)),
+            Some(("application/sdp", sdp)),
         );
         let ok = client.transact(&text);
         assert_eq!(ok.status(), Some(200), "INVITE answered {ok:?}");
@@ -166,16 +173,7 @@ impl RawCall {
 
     /// End the call; returns the BYE's final response code.
     pub fn bye(&self) -> Option<u16> {
-        let server = self.client.server;
-        let bye = format!(
-            "BYE sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-bye-{cid}\r\nMax-Forwards: 70\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-            me = self.client.local,
-            cid = self.call_id,
-            from = self.invite.header("From").unwrap_or_default(),
-            to = self.ok.header("To").unwrap_or_default(),
-        );
-        self.client.transact(&bye).status()
+        bye(&self.client, &self.call_id, &self.invite, &self.ok)
     }
 }
 
@@ -191,4 +189,18 @@ fn offer(client: &SipClient, streams: usize) -> String {
         ));
     }
     sdp
+}
+
+/// Send the BYE of a call placed with `invite` and answered with `ok`;
+/// the BYE's final response code.
+pub fn bye(client: &SipClient, call_id: &str, invite: &SipText, ok: &SipText) -> Option<u16> {
+    let server = client.server;
+    let bye = format!(
+        "BYE sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-bye-{call_id}\r\nMax-Forwards: 70\r\n\
+         From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+        me = client.local,
+        from = invite.header("From").unwrap_or_default(),
+        to = ok.header("To").unwrap_or_default(),
+    );
+    client.transact(&bye).status()
 }

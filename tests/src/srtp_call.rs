@@ -8,7 +8,8 @@ use mediafork_testkit::payload::pattern;
 use mediafork_testkit::rtp::RtpPacket;
 use mediafork_testkit::srtp::{SrtpSender, Suite};
 
-use crate::server::{sdp_media, SipClient, SipText, LOCALHOST};
+use crate::admin::RawCall;
+use crate::server::{SipClient, SipText, LOCALHOST};
 
 /// One SRTP stream to the recorder: the plain RTP state (sequence,
 /// timestamp, pattern index) and the sender's crypto context.
@@ -94,25 +95,13 @@ impl SrtpCall {
             .map(|(i, s)| SrtpSender::new(*s, seed + i as u64))
             .collect();
         let sdp = srtp_offer(&client, &senders.iter().collect::<Vec<_>>());
-        let text = client.request(
-            "INVITE",
-            call_id,
-            &format!("z9hG4bK-inv-{call_id}"),
-            &[],
-            Some(("application/sdp", &sdp)),
-        );
-        let ok = client.transact(&text);
-        assert_eq!(ok.status(), Some(200), "INVITE answered {ok:?}");
-        let invite = SipText::parse(&text).expect("INVITE parses");
-        let ack = format!(
-            "ACK sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-ack-{call_id}\r\nMax-Forwards: 70\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: {call_id}\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
-            me = client.local,
-            from = invite.header("From").unwrap_or_default(),
-            to = ok.header("To").unwrap_or_default(),
-        );
-        client.send(&ack);
-        let ports: Vec<u16> = sdp_media(&ok.body).into_iter().map(|(p, _)| p).collect();
+        let RawCall {
+            client,
+            call_id: _,
+            invite,
+            ok,
+            ports,
+        } = RawCall::place_sdp(client, call_id, &sdp, &[]);
         let answer_crypto = ok
             .body
             .lines()
@@ -155,15 +144,6 @@ impl SrtpCall {
 
     /// End the call; returns the BYE's final response code.
     pub fn bye(&self) -> Option<u16> {
-        let server = self.client.server;
-        let bye = format!(
-            "BYE sip:srs@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bK-bye-{cid}\r\nMax-Forwards: 70\r\n\
-             From: {from}\r\nTo: {to}\r\nCall-ID: {cid}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
-            me = self.client.local,
-            cid = self.call_id,
-            from = self.invite.header("From").unwrap_or_default(),
-            to = self.ok.header("To").unwrap_or_default(),
-        );
-        self.client.transact(&bye).status()
+        crate::admin::bye(&self.client, &self.call_id, &self.invite, &self.ok)
     }
 }

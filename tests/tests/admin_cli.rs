@@ -43,6 +43,25 @@ fn closed_recording(server: &Server) -> (std::path::PathBuf, Value) {
     })
 }
 
+/// Wait until the workers have received `n` packets in all: controls then
+/// fall exactly between packets, whatever the machine's load.
+fn wait_rx(admin: &str, n: u64) {
+    wait_for(
+        Duration::from_secs(10),
+        "the packets to be received",
+        || {
+            let s = cli_json(admin, &["stats"]);
+            let rx: u64 = s["workers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|w| w["rx_packets"].as_u64().unwrap())
+                .sum();
+            (rx >= n).then_some(())
+        },
+    );
+}
+
 fn blocks_summary(blocks: &[Block]) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
     for b in blocks {
@@ -224,6 +243,7 @@ fn pause_and_resume_write_silence_of_the_paused_length() {
     let call = RawCall::place(server.sip, "pause-1@127.0.0.1", 2, &[]);
     let mut streams = streams_for(&call, 0x9A05_0001);
     send_rtp(&mut streams, 50, PACE);
+    wait_rx(&admin, 100);
     let p = cli_json(
         &admin,
         &[
@@ -241,9 +261,11 @@ fn pause_and_resume_write_silence_of_the_paused_length() {
     assert_eq!(again.code, Some(1), "{again:#?}");
     assert!(again.stderr.contains("paused"), "{again:#?}");
     send_rtp(&mut streams, 100, PACE);
+    wait_rx(&admin, 300);
     let r = cli_json(&admin, &["resume", &call.call_id]);
     assert_eq!(r["state"], "recording", "{r:#}");
     send_rtp(&mut streams, 50, PACE);
+    wait_rx(&admin, 400);
     assert_eq!(call.bye(), Some(200));
 
     let (dir, meta) = closed_recording(&server);
@@ -286,6 +308,7 @@ fn stop_and_start_leave_the_stopped_time_out() {
     let call = RawCall::place(server.sip, "stop-1@127.0.0.1", 1, &[]);
     let mut streams = streams_for(&call, 0x5709_0001);
     send_rtp(&mut streams, 40, PACE);
+    wait_rx(&admin, 40);
     let rec_id = cli_json(&admin, &["calls", "show", &call.call_id])["recording_id"]
         .as_str()
         .unwrap()
@@ -298,9 +321,11 @@ fn stop_and_start_leave_the_stopped_time_out() {
         "resume is not start"
     );
     send_rtp(&mut streams, 60, PACE);
+    wait_rx(&admin, 100);
     let s = cli_json(&admin, &["start", &rec_id]);
     assert_eq!(s["state"], "recording", "{s:#}");
     send_rtp(&mut streams, 30, PACE);
+    wait_rx(&admin, 130);
     assert_eq!(call.bye(), Some(200));
 
     let (dir, meta) = closed_recording(&server);
@@ -338,8 +363,10 @@ fn on_demand_mode_stores_nothing_until_start() {
     assert_eq!(listed[0]["state"], "stopped", "{listed:#}");
     let mut streams = streams_for(&call, 0x0D0D_0001);
     send_rtp(&mut streams, 30, PACE);
+    wait_rx(&admin, 30);
     cli(&admin, &["start", &call.call_id]).ok();
     send_rtp(&mut streams, 20, PACE);
+    wait_rx(&admin, 50);
     assert_eq!(call.bye(), Some(200));
     let (dir, meta) = closed_recording(&server);
     let t = &meta["tracks"][0];

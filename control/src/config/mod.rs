@@ -189,19 +189,17 @@ impl Config {
     /// DPDK backend (a dedicated core) and nap when idle on sockets (a
     /// shared host).
     ///
-    /// # Panics
-    ///
-    /// With `encryption.enabled`, if the public key that validation read
-    /// can no longer be read: recording in the clear instead would be
-    /// worse than not starting. [`Config::try_dataplane`] returns the error.
-    pub fn dataplane(&self) -> DataplaneConfig {
+    /// Tests only: it panics where [`Config::try_dataplane`] returns the
+    /// error (an `[encryption]` key that can no longer be read).
+    #[cfg(test)]
+    pub(crate) fn dataplane(&self) -> DataplaneConfig {
         match self.try_dataplane() {
             Ok(dp) => dp,
             Err(e) => panic!("{e}"),
         }
     }
 
-    /// [`Config::dataplane`], with the `[encryption]` key read (again) from
+    /// The data plane's settings, with the `[encryption]` key read (again) from
     /// its file.
     pub fn try_dataplane(&self) -> Result<DataplaneConfig, ConfigError> {
         let encryption = self

@@ -294,7 +294,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         return Err(no_dpdk());
     }
     let media_ip = resolve_media_addr(&config);
-    let dp = config.dataplane();
+    let dp = config.try_dataplane().map_err(err)?;
     std::fs::create_dir_all(&dp.recordings_dir).map_err(|e| {
         ServerError(format!(
             "recordings.dir {}: {e}",
