@@ -24,7 +24,11 @@ pub(crate) fn scan_head(data: &[u8], limits: &ParseLimits) -> Result<Option<Head
     let body_offset = loop {
         let rest = data.get(pos..).unwrap_or_default();
         let Some(nl) = rest.iter().position(|&b| b == b'\n') else {
-            if rest.len() > limits.max_line_len {
+            // A line's CR is not part of its length (as below): a line of
+            // exactly the limit must not fail while its LF is still on the
+            // way, or framing would depend on how TCP segmented it.
+            let partial = rest.strip_suffix(b"\r").unwrap_or(rest);
+            if partial.len() > limits.max_line_len {
                 return Err(SipParseError::LineTooLong {
                     max: limits.max_line_len,
                 });
@@ -251,6 +255,25 @@ mod tests {
     /// Found by the sip_datagram fuzz target: a header whose value starts
     /// on a continuation line got a leading space, so it re-serialised as
     /// `Call-ID:  abc` and compared unequal to the same value unfolded.
+    #[test]
+    fn a_line_at_the_limit_waiting_for_its_lf_is_not_too_long() {
+        // Found by the sip_stream fuzz target: the same bytes framed whole
+        // and in TCP-sized chunks must give the same answer.
+        let limits = ParseLimits {
+            max_line_len: 24,
+            ..ParseLimits::default()
+        };
+        let line = [b"OPTIONS sip:a SIP/2.0\r\n".as_slice(), &[b'X'; 24]].concat();
+        let mut partial = line.clone();
+        partial.push(b'\r');
+        assert_eq!(scan_head(&partial, &limits).map(|h| h.is_some()), Ok(false));
+        partial.push(b'X');
+        assert!(matches!(
+            scan_head(&partial, &limits),
+            Err(SipParseError::LineTooLong { .. })
+        ));
+    }
+
     #[test]
     fn value_entirely_on_a_continuation_line() {
         let limits = ParseLimits::default();
