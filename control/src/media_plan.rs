@@ -45,6 +45,7 @@ impl StreamPlan {
             payload_types: self.payload_types.clone(),
             bindings,
             srtp: self.srtp.clone(),
+            source: mediafork_dataplane::source_lock::SourcePolicy::First,
         }
     }
 }

@@ -37,11 +37,14 @@ pub enum DropReason {
     /// SRTP/SRTCP already received, or older than the 64-packet replay
     /// window (on SRTP tracks this is where duplicates are counted).
     SrtpReplay,
+    /// From another source address than the one the track is locked to
+    /// (`media.source_policy`): spoofed, or a stray stream.
+    WrongSource,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 14] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Malformed,
         DropReason::NotIp,
         DropReason::NotUdp,
@@ -56,6 +59,7 @@ impl DropReason {
         DropReason::RingFull,
         DropReason::SrtpAuthFailed,
         DropReason::SrtpReplay,
+        DropReason::WrongSource,
     ];
     /// Number of reasons (length of a per-reason counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -77,6 +81,7 @@ impl DropReason {
             DropReason::RingFull => "ring_full",
             DropReason::SrtpAuthFailed => "srtp_auth_failed",
             DropReason::SrtpReplay => "srtp_replay",
+            DropReason::WrongSource => "wrong_source",
         }
     }
 

@@ -19,6 +19,7 @@ use crate::recording::layout::{new_recording_id, recording_dir};
 use crate::recording::meta::{rfc3339, CallIds, CallMeta, ParticipantMeta, SCHEMA_VERSION};
 use crate::ring;
 use crate::source::PacketSource;
+use crate::source_lock::{SourceKey, SourceLatch, SourcePolicy};
 use crate::specs::{CallRef, TrackSpec, TrackTable, TracksExhausted};
 use crate::srtp::{MasterKey, SrtpSession};
 use crate::stats::{Counters, WorkerStats};
@@ -34,6 +35,8 @@ pub struct Shared {
     pub tracks: TrackTable,
     pub worker_stats: Vec<WorkerStats>,
     pub stop: Arc<AtomicBool>,
+    /// Keys the source tags of IPv6 addresses (see [`SourceKey`]).
+    pub source_key: SourceKey,
 }
 
 /// Errors of the engine's control API.
@@ -83,6 +86,8 @@ pub struct TrackSetup {
     /// authenticated, replay-checked and decrypted before recording, and
     /// packets that fail are dropped and counted.
     pub srtp: Option<MasterKey>,
+    /// Which source address the track records from.
+    pub source: SourcePolicy,
 }
 
 /// How packets find a track.
@@ -184,6 +189,7 @@ impl Engine {
             tracks: TrackTable::new(config.max_tracks),
             worker_stats: (0..nw).map(|_| WorkerStats::default()).collect(),
             stop: Arc::new(AtomicBool::new(false)),
+            source_key: SourceKey::random(),
             config,
         });
         // rings[worker][writer]
@@ -379,6 +385,7 @@ impl Engine {
             // Derived here, on the control plane, so that no worker ever
             // runs key derivation or key schedules.
             srtp: setup.srtp.as_ref().map(|m| Arc::new(SrtpSession::new(m))),
+            source: Arc::new(SourceLatch::new(setup.source, &self.shared.source_key)),
         });
         let mut bound = Vec::new();
         for b in &setup.bindings {
@@ -416,6 +423,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Run `f` on the current spec of `track`, a track of `handle`'s call,
+    /// with the call table locked so the track cannot end meanwhile.
+    fn with_spec<R>(
+        &self,
+        handle: &CallHandle,
+        track: TrackRef,
+        f: impl FnOnce(&TrackSpec) -> R,
+    ) -> Result<R, EngineError> {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let unknown = EngineError::UnknownCall(handle.call);
+        let Some(entry) = calls.get(&handle.call) else {
+            return Err(unknown);
+        };
+        if !entry.tracks.iter().any(|(t, _)| *t == track) {
+            return Err(unknown);
+        }
+        let spec = self.shared.tracks.get(track).ok_or(unknown)?;
+        Ok(f(&spec))
+    }
+
     /// Change the payload types a track may carry (re-INVITE with another
     /// codec). Workers pick the new spec up when they meet a payload type
     /// the old one lacked.
@@ -425,22 +452,30 @@ impl Engine {
         track: TrackRef,
         payload_types: Vec<(u8, Codec)>,
     ) -> Result<(), EngineError> {
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls
-            .get(&handle.call)
-            .ok_or(EngineError::UnknownCall(handle.call))?;
-        let old = self
-            .shared
-            .tracks
-            .get(track)
-            .ok_or(EngineError::UnknownCall(handle.call))?;
-        if !entry.tracks.iter().any(|(t, _)| *t == track) {
-            return Err(EngineError::UnknownCall(handle.call));
-        }
-        let mut spec = (*old).clone();
-        spec.payload_types = payload_types;
-        self.shared.tracks.publish(spec);
-        Ok(())
+        self.with_spec(handle, track, |old| {
+            let mut spec = old.clone();
+            spec.payload_types = payload_types;
+            self.shared.tracks.publish(spec);
+        })
+    }
+
+    /// Move a track's source lock: a re-INVITE announced another address
+    /// (`Expect`), or with `First` the next packet's source is locked
+    /// afresh. `Any` leaves the track as it is: a lock is not lifted
+    /// mid-call. Workers pick the change up on the next packet that does
+    /// not match their copy.
+    pub fn relock_source(
+        &self,
+        handle: &CallHandle,
+        track: TrackRef,
+        policy: SourcePolicy,
+    ) -> Result<(), EngineError> {
+        self.with_spec(handle, track, |spec| match policy {
+            SourcePolicy::Any => {}
+            SourcePolicy::First => spec.source.relock(None),
+            SourcePolicy::Expect(ip) if ip.is_unspecified() => spec.source.relock(None),
+            SourcePolicy::Expect(ip) => spec.source.relock(Some(self.shared.source_key.tag(&ip))),
+        })
     }
 
     /// Give a track a new SDES master key (a re-INVITE re-keyed the
@@ -456,25 +491,14 @@ impl Engine {
         track: TrackRef,
         master: &MasterKey,
     ) -> Result<(), EngineError> {
-        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let entry = calls
-            .get(&handle.call)
-            .ok_or(EngineError::UnknownCall(handle.call))?;
-        if !entry.tracks.iter().any(|(t, _)| *t == track) {
-            return Err(EngineError::UnknownCall(handle.call));
-        }
-        let old = self
-            .shared
-            .tracks
-            .get(track)
-            .ok_or(EngineError::UnknownCall(handle.call))?;
-        if old.srtp.as_ref().is_some_and(|s| s.is_keyed_by(master)) {
-            return Ok(());
-        }
-        let mut spec = (*old).clone();
-        spec.srtp = Some(Arc::new(SrtpSession::new(master)));
-        self.shared.tracks.publish(spec);
-        Ok(())
+        self.with_spec(handle, track, |old| {
+            if old.srtp.as_ref().is_some_and(|s| s.is_keyed_by(master)) {
+                return;
+            }
+            let mut spec = old.clone();
+            spec.srtp = Some(Arc::new(SrtpSession::new(master)));
+            self.shared.tracks.publish(spec);
+        })
     }
 
     /// Stop receiving a track (its m-line was removed) without ending the

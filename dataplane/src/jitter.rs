@@ -2,17 +2,18 @@
 //! timestamp units so the same estimator serves any clock rate.
 
 /// Running jitter estimate of one stream.
-/// 12 bytes: it lives in the worker's one-cache-line track state. Transit
+/// 8 bytes: it lives in the worker's one-cache-line track state. Transit
 /// times are kept modulo 2^32 ns: only differences between consecutive
 /// packets matter, and those are far below the 2.1 s that wrap-around
-/// arithmetic on 32 bits can tell apart.
+/// arithmetic on 32 bits can tell apart. Their lowest bit says whether
+/// there is a previous packet at all: a 2 ns resolution is plenty.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Jitter {
-    /// Relative transit time of the previous packet, ns, modulo 2^32.
+    /// Relative transit time of the previous packet, ns, modulo 2^32,
+    /// with the lowest bit set; 0 before the first packet.
     prev_transit: u32,
     /// Current estimate J, ns.
     jitter: f32,
-    started: bool,
 }
 
 impl Jitter {
@@ -21,18 +22,17 @@ impl Jitter {
     /// unwrapped axis; only differences matter).
     #[inline]
     pub fn observe(&mut self, arrival_ns: i64, rtp_ts_ns: i64) {
-        let transit = arrival_ns.wrapping_sub(rtp_ts_ns) as u32;
-        if self.started {
+        let transit = arrival_ns.wrapping_sub(rtp_ts_ns) as u32 | 1;
+        if self.prev_transit != 0 {
             let d = (transit.wrapping_sub(self.prev_transit) as i32).unsigned_abs() as f32;
             self.jitter += (d - self.jitter) / 16.0;
         }
-        self.started = true;
         self.prev_transit = transit;
     }
 
     /// Forget the previous transit time (new SSRC or restarted clock), keep J.
     pub fn resync(&mut self) {
-        self.started = false;
+        self.prev_transit = 0;
     }
 
     /// Current estimate in milliseconds.

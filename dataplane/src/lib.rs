@@ -23,6 +23,7 @@ pub mod report;
 pub mod ring;
 pub mod seq;
 pub mod source;
+pub mod source_lock;
 pub mod specs;
 pub mod srtp;
 pub mod stats;

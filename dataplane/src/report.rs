@@ -38,9 +38,11 @@ pub struct TrackReport {
     pub srtp_auth_failed: u64,
     /// SRTP/SRTCP packets refused as replays (not recorded).
     pub srtp_replay: u64,
+    /// Packets from another source than the one the track is locked to.
+    pub wrong_source: u64,
 }
 
-const WORDS: usize = 17;
+const WORDS: usize = 18;
 /// Encoded size on the ring.
 pub const ENCODED_LEN: usize = WORDS * 8;
 
@@ -67,6 +69,7 @@ impl TrackReport {
             (self.first_timestamp as u64) << 32 | self.last_timestamp as u64,
             self.first_arrival_ns,
             self.last_arrival_ns,
+            self.wrong_source,
         ];
         let mut out = [0u8; ENCODED_LEN];
         for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
@@ -112,6 +115,7 @@ impl TrackReport {
             jitter_ns: jitter_us as f64 * 1000.0,
             srtp_auth_failed: w(12) >> 32,
             srtp_replay: w(12) & u32::MAX as u64,
+            wrong_source: w(17),
         })
     }
 
@@ -121,6 +125,7 @@ impl TrackReport {
         // "seen" the track, but its refusals still count.
         self.srtp_auth_failed += o.srtp_auth_failed;
         self.srtp_replay += o.srtp_replay;
+        self.wrong_source += o.wrong_source;
         if !o.seen {
             return;
         }
@@ -183,6 +188,7 @@ mod tests {
             jitter_ns: 1_234_000.0,
             srtp_auth_failed: 7,
             srtp_replay: 8,
+            wrong_source: 9,
         };
         assert_eq!(TrackReport::decode(&r.encode()), Some(r));
         assert_eq!(r.lost(), 3);

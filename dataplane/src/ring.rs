@@ -27,7 +27,15 @@ pub enum Kind {
     Packet = 3,
     /// The worker's final statistics for a track (payload: `TrackReport`).
     TrackEnd = 4,
+    /// Audio the worker could not put on the ring (it was full): `aux`
+    /// packets from `rel` in segment `segment`, the first of which arrived
+    /// at `arrival_ns`; the payload is the last one's arrival (u64 LE).
+    /// Sent before the next record of the track that fits.
+    Loss = 5,
 }
+
+/// Payload size of a [`Kind::Loss`] record.
+pub const LOSS_PAYLOAD: usize = 8;
 
 /// The fixed part of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +81,7 @@ impl Header {
             2 => Kind::SegmentStart,
             3 => Kind::Packet,
             4 => Kind::TrackEnd,
+            5 => Kind::Loss,
             _ => return None,
         };
         Some(Header {

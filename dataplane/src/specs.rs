@@ -9,6 +9,7 @@ use arc_swap::ArcSwapOption;
 
 use crate::codec::Codec;
 use crate::demux::{TrackRef, MAX_GEN};
+use crate::source_lock::SourceLatch;
 use crate::srtp::SrtpSession;
 
 /// A recording (call) as the data plane knows it.
@@ -32,6 +33,9 @@ pub struct TrackSpec {
     /// `a=crypto`): derived once by the control plane and shared by every
     /// worker, each of which keeps its own replay window for the track.
     pub srtp: Option<Arc<SrtpSession>>,
+    /// The source address lock, shared by every worker and carried over
+    /// when the spec is republished (codec change, re-key).
+    pub source: Arc<SourceLatch>,
 }
 
 impl TrackSpec {
@@ -140,6 +144,10 @@ mod tests {
             payload_types: vec![(96, Codec::Pcma)],
             capture_pcap: false,
             srtp: None,
+            source: Arc::new(SourceLatch::new(
+                crate::source_lock::SourcePolicy::Any,
+                &crate::source_lock::SourceKey::random(),
+            )),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::demux::TrackRef;
 use crate::jitter::Jitter;
 use crate::packet::RtpHeader;
 use crate::report::TrackReport;
-use crate::ring::{Header, Kind, RecordProducer, HEADER_LEN};
+use crate::ring::{Header, Kind, RecordProducer, HEADER_LEN, LOSS_PAYLOAD};
 use crate::seq::{SeqTracker, SeqVerdict};
 use crate::specs::{TrackSpec, TrackTable};
 use crate::srtp::{SrtpContext, SrtpError};
@@ -104,6 +104,10 @@ const F_ANCHORED: u8 = 4;
 const F_ANNOUNCE: u8 = 8;
 const F_PCAP: u8 = 16;
 const F_SRTP: u8 = 32;
+/// Packets must come from `TrackState::source`.
+const F_LOCK: u8 = 64;
+/// Audio was dropped for a full ring; a Loss record is owed to the writer.
+const F_LOST: u8 = 128;
 const NO_CODEC: u8 = u8::MAX;
 
 /// What one worker touches for every packet of a track: one cache line, so
@@ -132,7 +136,41 @@ pub struct TrackState {
     last_pt_codec: u8,
     last_audio_samples: u16,
     jitter: Jitter,
+    /// Tag of the source address packets must come from (with `F_LOCK`);
+    /// 0 until the lock is known.
+    source: u32,
     last_audio_arrival_ns: u64,
+}
+
+/// A run of packets dropped for a full ring, waiting to be reported.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LossRun {
+    pub segment: u32,
+    /// Timeline offset of the first dropped packet in its segment.
+    pub rel: i64,
+    pub first_arrival_ns: u64,
+    pub last_arrival_ns: u64,
+    pub packets: u32,
+}
+
+impl LossRun {
+    /// The run as a ring record.
+    pub fn header(&self, track: TrackRef, ssrc: u32) -> (Header, [u8; LOSS_PAYLOAD]) {
+        (
+            Header {
+                kind: Kind::Loss,
+                codec: 0,
+                payload_len: LOSS_PAYLOAD as u16,
+                track,
+                segment: self.segment,
+                rel: self.rel,
+                arrival_ns: self.first_arrival_ns,
+                ssrc,
+                aux: self.packets,
+            },
+            self.last_arrival_ns.to_le_bytes(),
+        )
+    }
 }
 
 /// The rarely touched part of a track's state.
@@ -146,9 +184,27 @@ pub struct TrackCold {
     /// keys and this worker's own rollover counter and replay windows.
     /// Made on the track's first packet: an `Arc` clone, no allocation.
     srtp: Option<SrtpContext>,
+    /// Audio dropped for a full ring since the last record that fitted.
+    loss: LossRun,
 }
 
 impl TrackCold {
+    #[cold]
+    fn note_loss(&mut self, segment: u32, rel: i64, arrival_ns: u64) {
+        let l = &mut self.loss;
+        if l.packets == 0 {
+            *l = LossRun {
+                segment,
+                rel,
+                first_arrival_ns: arrival_ns,
+                last_arrival_ns: arrival_ns,
+                packets: 0,
+            };
+        }
+        l.packets = l.packets.saturating_add(1);
+        l.last_arrival_ns = arrival_ns;
+    }
+
     /// Authenticate, replay-check and decrypt an SRTP (or, with `rtcp`,
     /// SRTCP) packet in place; the plaintext length. Nothing about the
     /// stream changes unless the packet authenticates, so a forged packet
@@ -234,7 +290,9 @@ impl TrackState {
             gen: spec.track.gen,
             writer: spec.writer as u16,
             flags: (if spec.capture_pcap { F_PCAP } else { 0 })
-                | (if srtp.is_some() { F_SRTP } else { 0 }),
+                | (if srtp.is_some() { F_SRTP } else { 0 })
+                | (if spec.source.enabled() { F_LOCK } else { 0 }),
+            source: spec.source.current(),
             last_pt: u8::MAX,
             codec: NO_CODEC,
             last_pt_codec: NO_CODEC,
@@ -263,6 +321,42 @@ impl TrackState {
     #[inline]
     pub fn is_srtp(&self) -> bool {
         self.flags & F_SRTP != 0
+    }
+
+    /// Whether a packet from source tag `src` may feed the track (see
+    /// [`crate::source_lock`]). One compare per packet; the latch is read
+    /// only on a mismatch.
+    #[inline(always)]
+    pub fn check_source(&mut self, cold: &mut TrackCold, src: u32) -> Result<(), DropReason> {
+        if self.flags & F_LOCK == 0 || self.source == src {
+            return Ok(());
+        }
+        self.relock(cold, src)
+    }
+
+    /// The lock is not known yet (first packet), or moved (re-INVITE), or
+    /// the packet really is from elsewhere.
+    #[cold]
+    fn relock(&mut self, cold: &mut TrackCold, src: u32) -> Result<(), DropReason> {
+        let Some(spec) = cold.spec.as_ref() else {
+            return Ok(());
+        };
+        self.source = spec.source.lock_or_current(src);
+        if self.source == src {
+            Ok(())
+        } else {
+            cold.report.wrong_source += 1;
+            Err(DropReason::WrongSource)
+        }
+    }
+
+    /// The loss run not yet reported, if any (the track is ending).
+    pub fn take_loss(&mut self, cold: &mut TrackCold) -> Option<LossRun> {
+        if self.flags & F_LOST == 0 {
+            return None;
+        }
+        self.flags &= !F_LOST;
+        Some(std::mem::take(&mut cold.loss))
     }
 
     /// Final account of the track; leaves the slot unused.
@@ -455,9 +549,25 @@ impl TrackState {
 
         let announce = self.flags & F_ANNOUNCE != 0;
         let announce_len = if announce { HEADER_LEN } else { 0 };
-        if ring.free() < announce_len + RecordProducer::size_of(rtp.payload.len()) {
+        let lost = self.flags & F_LOST != 0;
+        let loss_len = if lost {
+            RecordProducer::size_of(LOSS_PAYLOAD)
+        } else {
+            0
+        };
+        if ring.free() < announce_len + loss_len + RecordProducer::size_of(rtp.payload.len()) {
             cold.report.ring_drops += 1;
+            cold.note_loss(self.segment, rel, arrival_ns);
+            self.flags |= F_LOST;
             return Err(DropReason::RingFull);
+        }
+        if lost {
+            // Before the segment start: the run belongs to the segment the
+            // writer has open.
+            self.flags &= !F_LOST;
+            let (h, p) = cold.loss.header(track, self.ssrc);
+            cold.loss = LossRun::default();
+            ring.push(&h, &[&p]);
         }
         if announce {
             self.flags &= !F_ANNOUNCE;

@@ -13,7 +13,7 @@ use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordProducer};
 use crate::source::{Frame, PacketSource, RxPacket, MAX_BURST};
 use crate::stats::Counters;
-use crate::track::{TrackCold, TrackEnv, TrackLimits, TrackState};
+use crate::track::{LossRun, TrackCold, TrackEnv, TrackLimits, TrackState};
 use crate::{engine::Shared, DropReason};
 
 /// What the control plane asks of a worker.
@@ -46,6 +46,8 @@ struct PendingEnd {
     writer: usize,
     track: TrackRef,
     report: TrackReport,
+    /// Audio dropped for a full ring and not yet reported: goes first.
+    loss: Option<LossRun>,
 }
 
 /// The per-core state of a worker, separate from its source so replay can
@@ -113,7 +115,10 @@ impl WorkerCore {
     fn route(&mut self, pkt: &RxPacket<'_>) -> Result<Outcome, DropReason> {
         let (dgram, media) = self.decode(pkt)?;
         match self.lookup(&dgram, &media) {
-            Ok(track) => self.deliver(pkt, &dgram, media, track),
+            Ok(track) => {
+                let src = self.shared.source_key.tag(&dgram.src.ip());
+                self.deliver(pkt, &dgram, media, track, src)
+            }
             Err(unknown) => Ok(unknown),
         }
     }
@@ -154,6 +159,7 @@ impl WorkerCore {
         dgram: &Datagram<'_>,
         media: Media<'_>,
         track: TrackRef,
+        src: u32,
     ) -> Result<Outcome, DropReason> {
         let slot = track.slot as usize;
         let (Some(state), Some(cold)) = (self.tracks.get_mut(slot), self.cold.get_mut(slot)) else {
@@ -166,6 +172,8 @@ impl WorkerCore {
                 None => return Err(DropReason::Stale),
             }
         }
+        // Before SRTP: a spoofed packet costs a compare, not a decryption.
+        state.check_source(cold, src)?;
         if state.is_srtp() {
             return self.deliver_srtp(pkt, dgram, media, track);
         }
@@ -258,7 +266,7 @@ impl WorkerCore {
     /// per-track work. The touch pass is a tight loop of independent loads,
     /// so the cache misses of 32 packets overlap instead of following one
     /// another: this is what keeps the cost per packet nearly flat at
-    /// 200,000 tracks. Between passes a packet is a 28-byte [`Staged`], not
+    /// 200,000 tracks. Between passes a packet is a 32-byte [`Staged`], not
     /// its parsed headers, so staging costs no more than it saves.
     /// Packets no track owns are counted as `unknown_port`.
     pub fn handle_burst(&mut self, pkts: &[RxPacket<'_>]) {
@@ -271,6 +279,7 @@ impl WorkerCore {
             match self.decode(pkt) {
                 Ok((dgram, media)) => {
                     staged[n] = Staged::new(i as u8, pkt.data, &media);
+                    staged[n].src = self.shared.source_key.tag(&dgram.src.ip());
                     dsts[n] = dgram.dst;
                     n += 1;
                 }
@@ -318,7 +327,7 @@ impl WorkerCore {
         {
             // Rare: re-parse for the addresses the pcap record needs.
             let (dgram, _) = self.decode(pkt)?;
-            return self.deliver(pkt, &dgram, media, s.track);
+            return self.deliver(pkt, &dgram, media, s.track, s.src);
         }
         let none = Datagram {
             src: UNSPECIFIED,
@@ -327,7 +336,7 @@ impl WorkerCore {
             vlan_inner: 0,
             payload: &[],
         };
-        self.deliver(pkt, &none, media, s.track)
+        self.deliver(pkt, &none, media, s.track, s.src)
     }
 
     /// Handle a packet again after [`Outcome::Unknown`] made the caller
@@ -367,14 +376,19 @@ impl WorkerCore {
             match cmd {
                 WorkerCommand::EndTrack { track, writer } => {
                     let slot = track.slot as usize;
-                    let report = match (self.tracks.get_mut(slot), self.cold.get_mut(slot)) {
-                        (Some(s), Some(c)) if s.is(track) => s.finish(c),
-                        _ => TrackReport::default(),
+                    let (report, loss) = match (self.tracks.get_mut(slot), self.cold.get_mut(slot))
+                    {
+                        (Some(s), Some(c)) if s.is(track) => {
+                            let loss = s.take_loss(c);
+                            (s.finish(c), loss)
+                        }
+                        _ => (TrackReport::default(), None),
                     };
                     self.pending.push_back(PendingEnd {
                         writer,
                         track,
                         report,
+                        loss,
                     });
                     self.flush_pending();
                 }
@@ -385,7 +399,18 @@ impl WorkerCore {
     }
 
     fn flush_pending(&mut self) {
-        while let Some(end) = self.pending.front() {
+        while let Some(end) = self.pending.front_mut() {
+            if let Some(loss) = end.loss {
+                let Some(ring) = self.rings.get_mut(end.writer) else {
+                    self.pending.pop_front();
+                    continue;
+                };
+                let (h, p) = loss.header(end.track, end.report.ssrc);
+                if !ring.push(&h, &[&p]) {
+                    return;
+                }
+                end.loss = None;
+            }
             let bytes = end.report.encode();
             let h = Header {
                 kind: Kind::TrackEnd,
@@ -471,6 +496,8 @@ struct Staged {
     /// RTP payload type, or `RTCP` for an RTCP packet.
     payload_type: u8,
     flags: u8,
+    /// Tag of the source address ([`crate::source_lock::SourceKey::tag`]).
+    src: u32,
 }
 
 impl Staged {
@@ -484,6 +511,7 @@ impl Staged {
         idx: 0,
         payload_type: 0,
         flags: 0,
+        src: 0,
     };
     const RTCP: u8 = 1;
     const MARKER: u8 = 2;
@@ -508,6 +536,7 @@ impl Staged {
                 flags: (if h.marker { Self::MARKER } else { 0 })
                     | (if h.has_extension { Self::EXTENSION } else { 0 })
                     | ((h.csrc_count & 0x0F) << 4),
+                src: 0,
             },
             Media::Rtcp { packet_type, ssrc } => Staged {
                 track,
@@ -687,30 +716,11 @@ mod tests {
                 payload_types: vec![(pt, codec)],
                 bindings: vec![a(rtp), a(rtp + 1)],
                 srtp: None,
+                ..TrackSetup::default()
             };
             engine.add_track(&call, setup).unwrap();
         }
-        let frames = traffic();
-        let pkts: Vec<RxPacket<'_>> = frames
-            .iter()
-            .enumerate()
-            .map(|(i, f)| RxPacket {
-                frame: Frame::Ethernet,
-                data: f,
-                arrival_ns: 1_000_000_000 + i as u64 * 10_000_000,
-            })
-            .collect();
-        if burst {
-            for chunk in pkts.chunks(MAX_BURST) {
-                core.handle_burst(chunk);
-            }
-        } else {
-            for p in &pkts {
-                if let Outcome::Unknown { .. } = core.handle(p) {
-                    core.count_unknown();
-                }
-            }
-        }
+        feed(&mut core, burst, &traffic(), 1_000_000_000, 10_000_000);
         engine.end_call(&call, 0).unwrap();
         core.service();
         let consumer: &mut RecordConsumer = &mut rings[0][0];
@@ -752,15 +762,7 @@ mod tests {
         use crate::srtp::{MasterKey, SrtpContext, Suite};
         let key = |b: u8| MasterKey::new(Suite::AesCm128HmacSha1_80, &[b; 30]).unwrap();
         for burst in [false, true] {
-            let config = DataplaneConfig {
-                port_range: PortRange::new(40000, 40200).unwrap(),
-                max_tracks: 8,
-                ..DataplaneConfig::default()
-            };
-            let (engine, mut cores, mut rings) = Engine::start_without_writers(config).unwrap();
-            let mut core = cores.pop().unwrap();
-            let call = engine.open_call(CallSetup::default()).unwrap();
-            let a = |p: u16| Binding::Port(format!("127.0.0.1:{p}").parse().unwrap());
+            let (engine, mut core, mut rings, call) = one_call(None);
             let track = engine
                 .add_track(
                     &call,
@@ -818,40 +820,14 @@ mod tests {
             forged[n - 1] ^= 1;
             frames.push(frame(40001, &forged));
             frames.push(frame(40001, &buf[..n]));
-            let pkts = |frames: &[Vec<u8>], t0: u64| -> Vec<(Vec<u8>, u64)> {
-                frames
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| (f.clone(), t0 + i as u64 * 20_000_000))
-                    .collect()
-            };
-            let feed = |core: &mut WorkerCore, frames: &[(Vec<u8>, u64)]| {
-                let rx: Vec<RxPacket<'_>> = frames
-                    .iter()
-                    .map(|(f, t)| RxPacket {
-                        frame: Frame::Ethernet,
-                        data: f,
-                        arrival_ns: *t,
-                    })
-                    .collect();
-                if burst {
-                    for chunk in rx.chunks(MAX_BURST) {
-                        core.handle_burst(chunk);
-                    }
-                } else {
-                    for p in &rx {
-                        core.handle(p);
-                    }
-                }
-            };
-            feed(&mut core, &pkts(&frames, 1_000_000_000));
+            feed(&mut core, burst, &frames, 1_000_000_000, 20_000_000);
             // Re-key: the sender goes on under a new master key.
             engine.rekey_track(&call, track, &key(9)).unwrap();
             let mut tx2 = tx.rekeyed(SrtpContext::from_master(&key(9)).session().clone());
             let more: Vec<Vec<u8>> = (50..60u16)
                 .map(|seq| frame(40000, &protect(&mut tx2, seq)))
                 .collect();
-            feed(&mut core, &pkts(&more, 3_000_000_000));
+            feed(&mut core, burst, &more, 3_000_000_000, 20_000_000);
             engine.end_call(&call, 0).unwrap();
             core.service();
             let c = *core.counters();
@@ -880,6 +856,245 @@ mod tests {
                 (r.packets, r.duplicates, r.rtcp_packets),
                 (60, 0, 1),
                 "{r:?}"
+            );
+        }
+    }
+
+    fn a(port: u16) -> Binding {
+        Binding::Port(format!("127.0.0.1:{port}").parse().unwrap())
+    }
+
+    /// An engine without writers, its one worker and rings, and one call.
+    fn one_call(
+        ring_bytes: Option<usize>,
+    ) -> (
+        Engine,
+        WorkerCore,
+        Vec<Vec<RecordConsumer>>,
+        crate::engine::CallHandle,
+    ) {
+        let dflt = DataplaneConfig::default();
+        let config = DataplaneConfig {
+            port_range: PortRange::new(40000, 40200).unwrap(),
+            max_tracks: 8,
+            ring_bytes: ring_bytes.unwrap_or(dflt.ring_bytes),
+            ..dflt
+        };
+        let (engine, mut cores, rings) = Engine::start_without_writers(config).unwrap();
+        let core = cores.pop().unwrap();
+        let call = engine.open_call(CallSetup::default()).unwrap();
+        (engine, core, rings, call)
+    }
+
+    fn rtp_from(src: [u8; 4], dport: u16, seq: u16) -> Vec<u8> {
+        ether(
+            0x0800,
+            &[],
+            &ipv4(
+                src,
+                [127, 0, 0, 1],
+                17,
+                &udp(
+                    20000,
+                    dport,
+                    &rtp_packet(0x80, 0, seq, seq as u32 * 160, 0x5150, &[seq as u8; 160]),
+                ),
+            ),
+        )
+    }
+
+    /// Hand `frames` to the worker, per packet or in bursts, arriving
+    /// `step` ns apart from `t0`; packets no track owns count as unknown.
+    fn feed(core: &mut WorkerCore, burst: bool, frames: &[Vec<u8>], t0: u64, step: u64) {
+        let rx: Vec<RxPacket<'_>> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| RxPacket {
+                frame: Frame::Ethernet,
+                data: f,
+                arrival_ns: t0 + i as u64 * step,
+            })
+            .collect();
+        if burst {
+            for chunk in rx.chunks(MAX_BURST) {
+                core.handle_burst(chunk);
+            }
+        } else {
+            for p in &rx {
+                if let Outcome::Unknown { .. } = core.handle(p) {
+                    core.count_unknown();
+                }
+            }
+        }
+    }
+
+    fn drain(consumer: &mut RecordConsumer) -> Vec<(Header, Vec<u8>)> {
+        let mut out = Vec::new();
+        while let Some(r) = consumer.pop(|h, p| (*h, p.to_vec())).unwrap() {
+            out.push(r);
+        }
+        out
+    }
+
+    /// Each policy, per packet and in bursts: packets from a source the
+    /// track is not locked to never reach the ring and are counted per
+    /// worker and per track; a re-INVITE's new address moves the lock.
+    #[test]
+    fn source_lock_keeps_spoofed_packets_out_of_the_recording() {
+        use crate::source_lock::SourcePolicy;
+        let sbc = [127, 0, 0, 9];
+        let spoofer = [127, 0, 0, 66];
+        for burst in [false, true] {
+            for (policy, recorded_from_sbc) in [
+                (SourcePolicy::First, true),
+                (SourcePolicy::Expect("127.0.0.66".parse().unwrap()), false),
+                (SourcePolicy::Any, true),
+            ] {
+                let (engine, mut core, mut rings, call) = one_call(None);
+                let track = engine
+                    .add_track(
+                        &call,
+                        TrackSetup {
+                            payload_types: vec![(0, Codec::Pcmu)],
+                            bindings: vec![a(40000)],
+                            source: policy,
+                            ..TrackSetup::default()
+                        },
+                    )
+                    .unwrap();
+                // The SBC speaks first; every third packet is the spoofer's.
+                let frames: Vec<Vec<u8>> = (0..60u16)
+                    .map(|seq| rtp_from(if seq % 3 == 2 { spoofer } else { sbc }, 40000, seq))
+                    .collect();
+                feed(&mut core, burst, &frames, 1_000_000_000, 20_000_000);
+                let c = *core.counters();
+                let what = format!("{policy:?} burst {burst}: {c:?}");
+                let (from_sbc, from_spoofer) = (40, 20);
+                let expect_wrong = match policy {
+                    SourcePolicy::Any => 0,
+                    _ if recorded_from_sbc => from_spoofer,
+                    _ => from_sbc,
+                };
+                assert_eq!(c.dropped(DropReason::WrongSource), expect_wrong, "{what}");
+                assert_eq!(c.recorded, 60 - expect_wrong, "{what}");
+                let audio: Vec<u16> = drain(&mut rings[0][0])
+                    .iter()
+                    .filter(|(h, _)| h.kind == Kind::Audio)
+                    .map(|(h, _)| h.aux as u16)
+                    .collect();
+                let from_spoofer_seq = |s: &u16| s % 3 == 2;
+                match policy {
+                    SourcePolicy::Any => assert_eq!(audio.len(), 60),
+                    SourcePolicy::First => {
+                        assert!(audio.iter().all(|s| !from_spoofer_seq(s)), "{what}")
+                    }
+                    SourcePolicy::Expect(_) => {
+                        assert!(audio.iter().all(from_spoofer_seq), "{what}")
+                    }
+                }
+                // A re-INVITE moves the stream to the other address.
+                let moved = "127.0.0.66".parse().unwrap();
+                engine
+                    .relock_source(&call, track, SourcePolicy::Expect(moved))
+                    .unwrap();
+                let later: Vec<Vec<u8>> = (60..70u16)
+                    .map(|seq| rtp_from(spoofer, 40000, seq))
+                    .collect();
+                feed(&mut core, burst, &later, 3_000_000_000, 20_000_000);
+                let before = c.dropped(DropReason::WrongSource);
+                assert_eq!(core.counters().dropped(DropReason::WrongSource), before);
+                engine.end_call(&call, 0).unwrap();
+                core.service();
+                let report = drain(&mut rings[0][0])
+                    .into_iter()
+                    .find(|(h, _)| h.kind == Kind::TrackEnd)
+                    .and_then(|(_, p)| TrackReport::decode(&p))
+                    .expect("track report");
+                assert_eq!(report.wrong_source, expect_wrong, "{what}");
+            }
+        }
+    }
+
+    /// A full ring drops audio, and the writer is told how many packets
+    /// and from where, before the next record of the track; a run still
+    /// open when the track ends goes out before the track's report.
+    #[test]
+    fn ring_drops_are_reported_as_loss_runs_in_order() {
+        for burst in [false, true] {
+            // The smallest ring: 327 records of a 160-byte packet.
+            let (engine, mut core, mut rings, call) = one_call(Some(64 << 10));
+            engine
+                .add_track(
+                    &call,
+                    TrackSetup {
+                        payload_types: vec![(0, Codec::Pcmu)],
+                        bindings: vec![a(40000)],
+                        ..TrackSetup::default()
+                    },
+                )
+                .unwrap();
+            let frames = |r: std::ops::Range<u16>| {
+                r.map(|s| rtp_from([127, 0, 0, 9], 40000, s))
+                    .collect::<Vec<_>>()
+            };
+            // 400 packets into a ring with room for 326 after the segment
+            // start: the rest is dropped, then the writer catches up.
+            feed(&mut core, burst, &frames(0..400), 1_000_000_000, 20_000_000);
+            let first = drain(&mut rings[0][0]);
+            let audio = first.iter().filter(|(h, _)| h.kind == Kind::Audio).count();
+            let dropped = core.counters().dropped(DropReason::RingFull);
+            assert_eq!(audio as u64 + dropped, 400, "burst {burst}");
+            assert!(dropped > 50, "{dropped}");
+            feed(
+                &mut core,
+                burst,
+                &frames(400..405),
+                9_000_000_000,
+                20_000_000,
+            );
+            let second = drain(&mut rings[0][0]);
+            let (h, p) = &second[0];
+            assert_eq!(h.kind, Kind::Loss, "loss first: {second:?}");
+            assert_eq!(h.aux as u64, dropped);
+            assert_eq!(h.rel, audio as i64 * 160, "offset of the first lost packet");
+            assert_eq!(h.arrival_ns, 1_000_000_000 + audio as u64 * 20_000_000);
+            assert_eq!(
+                u64::from_le_bytes(p[..8].try_into().unwrap()),
+                1_000_000_000 + 399 * 20_000_000
+            );
+            assert_eq!(second[1].0.kind, Kind::Audio);
+            assert_eq!(second[1].0.aux, 400);
+            // Fill again and end the call while the run is open.
+            feed(
+                &mut core,
+                burst,
+                &frames(405..800),
+                20_000_000_000,
+                20_000_000,
+            );
+            drain(&mut rings[0][0]);
+            feed(
+                &mut core,
+                burst,
+                &frames(800..1200),
+                40_000_000_000,
+                20_000_000,
+            );
+            engine.end_call(&call, 0).unwrap();
+            core.service();
+            let mut tail = drain(&mut rings[0][0]);
+            core.service();
+            tail.extend(drain(&mut rings[0][0]));
+            let kinds: Vec<Kind> = tail.iter().map(|(h, _)| h.kind).collect();
+            let at = kinds
+                .iter()
+                .position(|k| *k == Kind::TrackEnd)
+                .expect("report");
+            assert_eq!(kinds[at - 1], Kind::Loss, "{kinds:?}");
+            let report = TrackReport::decode(&tail[at].1).unwrap();
+            assert_eq!(
+                report.ring_drops,
+                core.counters().dropped(DropReason::RingFull)
             );
         }
     }

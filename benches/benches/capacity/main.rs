@@ -10,7 +10,10 @@
 //!   front end in this process (see `rtpengine.rs`);
 //! - `floor`: a plain epoll + `recvmmsg` receiver writing each payload to a
 //!   file (see `floor.rs`): what the kernel costs, the floor for any
-//!   socket-based recorder.
+//!   socket-based recorder;
+//! - `dpdk`: `mediafork run --backend dpdk` (a build with `--features
+//!   dpdk`), its RTP read by DPDK's `net_af_packet` off a veth pair between
+//!   two network namespaces the bench makes (see `dpdk.rs`; needs root).
 //!
 //! The traffic is mediafork-loadgen's (SIPREC INVITEs, two `sendonly`
 //! G.711 20 ms streams per call, real-time pacing), identical for every
@@ -34,6 +37,7 @@
 //! `cargo bench -p mediafork-benches --bench capacity -- --step-secs 60`
 //! (`-- --help` lists the options; `benches/scripts/capacity.sh` wraps it).
 
+mod dpdk;
 mod floor;
 mod mediafork;
 mod rtpengine;
@@ -69,7 +73,7 @@ struct Args {
     #[arg(long, default_value_t = 5000)]
     max: u32,
     /// Recorders to run, in this order at each step: socket, rtpengine,
-    /// floor (dpdk: not run live, see CAPACITY.md).
+    /// floor, dpdk (root; `net_af_packet` on a veth pair).
     #[arg(long, value_delimiter = ',', default_value = "socket,rtpengine,floor")]
     configs: Vec<String>,
     /// Core the recorder under test is pinned to.
@@ -119,6 +123,10 @@ struct Step {
     failed: u64,
     sent: u64,
     recorded: u64,
+    /// mediafork: packets its recordings count as lost (sequence gaps
+    /// inside a track). Lost packets beyond this were missing at a track's
+    /// end: sent, but after the recording had closed.
+    gaps: u64,
     recordings: u64,
     complete: u64,
     sut_cpu: f64,
@@ -152,6 +160,7 @@ impl Step {
         serde_json::json!({
             "config": self.config, "calls": self.calls, "answered": self.answered,
             "failed": self.failed, "sent": self.sent, "recorded": self.recorded,
+            "gaps": self.gaps,
             "recordings": self.recordings, "complete": self.complete,
             "sut_cpu_s": self.sut_cpu, "idle_cpu_pct": self.idle_cpu_pct,
             "wall_s": self.wall, "gen_cpu_s": self.gen_cpu,
@@ -277,14 +286,14 @@ fn terminate(child: &mut Child, secs: u64) -> String {
     }
 }
 
-fn loadgen(target: SocketAddr, calls: u32, secs: u64) -> Result<Summary, String> {
+fn loadgen(target: SocketAddr, local_ip: &str, calls: u32, secs: u64) -> Result<Summary, String> {
     let rate = (f64::from(calls) / 4.0).max(50.0);
     let argv = [
         "loadgen".to_string(),
         "--target".into(),
         target.to_string(),
         "--local-ip".into(),
-        "127.0.0.1".into(),
+        local_ip.to_string(),
         "--calls".into(),
         calls.to_string(),
         "--rate".into(),
@@ -304,6 +313,8 @@ struct Ctx {
     port_lo: u16,
     port_hi: u16,
     mediafork: Option<PathBuf>,
+    mediafork_dpdk: Option<PathBuf>,
+    net: Option<dpdk::Net>,
     me: PathBuf,
 }
 
@@ -323,6 +334,20 @@ impl Ctx {
         calls: u32,
         threads: &mut String,
     ) -> Result<(Summary, f64, f64, f64, f64), String> {
+        self.measure_from(pid, target, "127.0.0.1", None, calls, threads)
+    }
+
+    /// [`Ctx::measure`] with the load generator sending from `local_ip`,
+    /// inside network namespace `ns` if given.
+    fn measure_from(
+        &self,
+        pid: u32,
+        target: SocketAddr,
+        local_ip: &str,
+        ns: Option<&str>,
+        calls: u32,
+        threads: &mut String,
+    ) -> Result<(Summary, f64, f64, f64, f64), String> {
         let c0 = cpu_secs(pid, self.tck);
         std::thread::sleep(Duration::from_secs(self.args.idle_secs));
         let c1 = cpu_secs(pid, self.tck);
@@ -331,7 +356,14 @@ impl Ctx {
         let me = std::process::id();
         let g0 = cpu_secs(me, self.tck);
         let t0 = Instant::now();
-        let s = loadgen(target, calls, self.args.step_secs)?;
+        let secs = self.args.step_secs;
+        let s = match ns {
+            None => loadgen(target, local_ip, calls, secs)?,
+            Some(ns) => {
+                let ip = local_ip.to_string();
+                dpdk::in_netns(ns, move || loadgen(target, &ip, calls, secs))?
+            }
+        };
         let wall = t0.elapsed().as_secs_f64();
         let c2 = cpu_secs(pid, self.tck);
         *threads = thread_delta(&t1, &thread_cpu(pid, self.tck));
@@ -359,6 +391,7 @@ impl Ctx {
             "socket" => self.run_mediafork(tmp.path(), &mut step),
             "rtpengine" => self.run_rtpengine(tmp.path(), &mut step),
             "floor" => self.run_floor(tmp.path(), &mut step),
+            "dpdk" => self.run_dpdk(tmp.path(), &mut step),
             other => Err(format!("unknown configuration {other:?}")),
         };
         if let Err(e) = r {
@@ -437,6 +470,7 @@ impl Ctx {
         Self::fill(step, &s, cpu, wall, gen, idle);
         let r = mediafork::read_recordings(&rec);
         step.recorded = r.packets;
+        step.gaps = r.lost;
         step.recordings = r.recordings;
         step.complete = r.complete;
         if !exit.is_empty() {
@@ -447,6 +481,113 @@ impl Ctx {
             let last: Vec<&str> = log.lines().rev().take(3).collect();
             if !last.is_empty() {
                 eprintln!("  mediafork log tail: {}", last.join(" | "));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_dpdk(&self, dir: &Path, step: &mut Step) -> Result<(), String> {
+        let bin = self
+            .mediafork_dpdk
+            .as_ref()
+            .ok_or("no mediafork binary with DPDK")?;
+        let net = self.net.as_ref().ok_or("no veth pair")?;
+        let runtime = dpdk::Runtime {
+            prefix: format!("mfcap-{}-{}", std::process::id(), step.calls),
+        };
+        let cfg = dir.join("mediafork.toml");
+        std::fs::write(
+            &cfg,
+            mediafork::config_with(
+                step.calls,
+                self.args.sut_core,
+                self.args.rcvbuf,
+                "dpdk",
+                &dpdk::section(&runtime.prefix, self.args.sut_core),
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let sip: SocketAddr = format!("{}:5060", dpdk::REC_IP)
+            .parse()
+            .map_err(|e| format!("{e}"))?;
+        let admin = format!("127.0.0.1:{}", free_tcp_port());
+        let rec = dir.join("rec");
+        let log_path = dir.join("mediafork.log");
+        let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &net.rec, "taskset", "-c"])
+            .arg(self.args.sut_core.to_string())
+            .arg(bin)
+            .arg("run")
+            .arg("--config")
+            .arg(&cfg)
+            .arg("--sip-listen")
+            .arg(sip.to_string())
+            .arg("--media-addr")
+            .arg(dpdk::REC_IP)
+            // The recorder's namespace has its own ports: no clash with the
+            // host's, nor with SIP on 5060.
+            .arg("--rtp-ports")
+            .arg(dpdk::RTP_PORTS)
+            .arg("--recordings")
+            .arg(&rec)
+            .arg("--admin-listen")
+            .arg(&admin)
+            // The port's totals (ipackets, imissed) at shutdown.
+            .env(
+                "MEDIAFORK_LOG",
+                "warn,mediafork_control::server::driver=info",
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("spawn mediafork (dpdk): {e}"))?;
+        // The admin API listens on the recorder namespace's loopback.
+        let a = admin.clone();
+        let result =
+            dpdk::in_netns(&net.rec, move || mediafork::wait_ready(&a, 30)).and_then(|()| {
+                self.measure_from(
+                    child.id(),
+                    sip,
+                    dpdk::SRC_IP,
+                    Some(&net.src),
+                    step.calls,
+                    &mut step.threads,
+                )
+            });
+        let exit = terminate(&mut child, 60);
+        drop(runtime);
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(l) = text.lines().find(|l| l.contains("DPDK port totals")) {
+            let plain = strip_ansi(l);
+            let fields: Vec<&str> = plain
+                .split_whitespace()
+                .filter(|w| {
+                    ["ipackets=", "imissed=", "ierrors=", "rx_nombuf="]
+                        .iter()
+                        .any(|k| w.starts_with(k))
+                })
+                .collect();
+            add_thread_note(step, fields.join(" "));
+        }
+        let (s, cpu, wall, gen, idle) = result.inspect_err(|_| {
+            let last: Vec<&str> = text.lines().rev().take(5).collect();
+            eprintln!("  mediafork (dpdk) log tail: {}", last.join(" | "));
+        })?;
+        Self::fill(step, &s, cpu, wall, gen, idle);
+        let r = mediafork::read_recordings(&rec);
+        step.recorded = r.packets;
+        step.gaps = r.lost;
+        step.recordings = r.recordings;
+        step.complete = r.complete;
+        if !exit.is_empty() {
+            add_note(step, format!("mediafork {exit}"));
+        }
+        if step.recorded != step.sent {
+            let last: Vec<&str> = text.lines().rev().take(3).collect();
+            if !last.is_empty() {
+                eprintln!("  mediafork (dpdk) log tail: {}", last.join(" | "));
             }
         }
         Ok(())
@@ -563,6 +704,36 @@ impl Ctx {
     }
 }
 
+/// `s` without terminal colour sequences (ESC [ ... m).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c == '\u{1b}' {
+            for d in it.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Extra detail for the per-thread line (not a failure).
+fn add_thread_note(step: &mut Step, note: String) {
+    if note.is_empty() {
+        return;
+    }
+    if step.threads.is_empty() {
+        step.threads = note;
+    } else {
+        step.threads = format!("{}; {note}", step.threads);
+    }
+}
+
 fn add_note(step: &mut Step, note: String) {
     if step.note.is_empty() {
         step.note = note;
@@ -596,7 +767,11 @@ fn row(s: &Step) -> String {
         s.calls,
         s.sent,
         s.recorded,
-        s.sent as i64 - s.recorded as i64,
+        if s.gaps > 0 {
+            format!("{} ({} gaps)", s.sent as i64 - s.recorded as i64, s.gaps)
+        } else {
+            (s.sent as i64 - s.recorded as i64).to_string()
+        },
         s.complete,
         s.recordings,
         s.sut_cpu,
@@ -617,6 +792,50 @@ fn row(s: &Step) -> String {
 }
 
 const HEADER: &str = "| calls | recorder | answered | packets sent | recorded | lost | complete | recorder CPU s | recorder core use | idle CPU | CPU s / Mpkt | calls per core at this load | loadgen CPU s | send lag p99 µs | zero loss |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|";
+
+/// Ratios of mediafork (`mine`: socket or dpdk) against every other
+/// recorder, at the largest call count both ran without loss.
+fn ratios(out: &mut String, steps: &[Step], configs: &[String], mine: &str) {
+    let best = |c: &str| {
+        steps
+            .iter()
+            .filter(|s| s.config == c && s.zero_loss)
+            .max_by_key(|s| s.calls)
+    };
+    let _ = writeln!(out, "\nRatios (mediafork {mine} / peer):");
+    for peer in configs.iter().filter(|c| *c != mine) {
+        let common = steps
+            .iter()
+            .filter(|s| s.config == mine && s.zero_loss)
+            .filter_map(|m| {
+                steps
+                    .iter()
+                    .find(|p| p.config == *peer && p.calls == m.calls && p.zero_loss)
+                    .map(|p| (m, p))
+            })
+            .max_by_key(|(m, _)| m.calls);
+        if let Some((m, p)) = common {
+            let _ = writeln!(
+                out,
+                "- vs {peer}: at {} calls, CPU per packet {:.2} vs {:.2} s/Mpkt → mediafork {mine} needs {:.2}× the peer's CPU (calls per core: {:.2}×)",
+                m.calls,
+                m.cpu_per_mpkt(),
+                p.cpu_per_mpkt(),
+                m.cpu_per_mpkt() / p.cpu_per_mpkt(),
+                p.cpu_per_mpkt() / m.cpu_per_mpkt(),
+            );
+        }
+        if let (Some(m), Some(p)) = (best(mine), best(peer)) {
+            let _ = writeln!(
+                out,
+                "- vs {peer}: max zero-loss calls {} vs {} ({:.2}×)",
+                m.calls,
+                p.calls,
+                f64::from(m.calls) / f64::from(p.calls)
+            );
+        }
+    }
+}
 
 fn summary(steps: &[Step], configs: &[String]) -> String {
     let mut out = String::new();
@@ -656,37 +875,9 @@ fn summary(steps: &[Step], configs: &[String]) -> String {
         }
     }
     // Ratios at the same call count: the largest N both ran without loss.
-    let _ = writeln!(out, "\nRatios (mediafork socket / peer):");
-    for peer in configs.iter().filter(|c| *c != "socket") {
-        let common = steps
-            .iter()
-            .filter(|s| s.config == "socket" && s.zero_loss)
-            .filter_map(|m| {
-                steps
-                    .iter()
-                    .find(|p| p.config == *peer && p.calls == m.calls && p.zero_loss)
-                    .map(|p| (m, p))
-            })
-            .max_by_key(|(m, _)| m.calls);
-        if let Some((m, p)) = common {
-            let _ = writeln!(
-                out,
-                "- vs {peer}: at {} calls, CPU per packet {:.2} vs {:.2} s/Mpkt → mediafork needs {:.2}× the peer's CPU (calls per core: {:.2}×)",
-                m.calls,
-                m.cpu_per_mpkt(),
-                p.cpu_per_mpkt(),
-                m.cpu_per_mpkt() / p.cpu_per_mpkt(),
-                p.cpu_per_mpkt() / m.cpu_per_mpkt(),
-            );
-        }
-        if let (Some(m), Some(p)) = (best("socket"), best(peer)) {
-            let _ = writeln!(
-                out,
-                "- vs {peer}: max zero-loss calls {} vs {} ({:.2}×)",
-                m.calls,
-                p.calls,
-                f64::from(m.calls) / f64::from(p.calls)
-            );
+    for mine in ["socket", "dpdk"] {
+        if configs.iter().any(|c| c == mine) {
+            ratios(&mut out, steps, configs, mine);
         }
     }
     if let Some(m) = best("socket") {
@@ -728,25 +919,30 @@ fn main() {
     } else {
         None
     };
-    let configs: Vec<String> = args
-        .configs
-        .iter()
-        .filter(|c| {
-            if *c == "dpdk" {
-                eprintln!("capacity: dpdk is not run live here; its figure comes from the dpdk_vs_socket bench (see benches/CAPACITY.md)");
-                false
-            } else {
-                true
-            }
-        })
-        .cloned()
-        .collect();
+    let configs: Vec<String> = args.configs.clone();
+    let (mediafork_dpdk, net) = if configs.iter().any(|c| c == "dpdk") {
+        let bin = mediafork::find_dpdk_binary().unwrap_or_else(|e| {
+            eprintln!("capacity: {e}");
+            std::process::exit(2);
+        });
+        let net = dpdk::Net::create().unwrap_or_else(|e| {
+            eprintln!(
+                "capacity: the dpdk configuration needs root (network namespaces, AF_PACKET): {e}"
+            );
+            std::process::exit(2);
+        });
+        (Some(bin), Some(net))
+    } else {
+        (None, None)
+    };
     pin_self(args.load_core);
     let ctx = Ctx {
         tck: clk_tck(),
         port_lo,
         port_hi,
         mediafork,
+        mediafork_dpdk,
+        net,
         me: std::env::current_exe().unwrap_or_else(|_| PathBuf::from(&argv[0])),
         args,
     };

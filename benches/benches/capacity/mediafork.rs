@@ -7,6 +7,27 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The release binary built with `--features dpdk`: `MEDIAFORK_DPDK_BIN`,
+/// else [`find_binary`]'s, if its `--version` names DPDK.
+pub fn find_dpdk_binary() -> Result<PathBuf, String> {
+    let p = match std::env::var("MEDIAFORK_DPDK_BIN") {
+        Ok(p) => PathBuf::from(p),
+        Err(_) => find_binary()?,
+    };
+    let v = std::process::Command::new(&p)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    if String::from_utf8_lossy(&v.stdout).contains("dpdk") {
+        Ok(p)
+    } else {
+        Err(format!(
+            "{} was built without DPDK: `cargo build --release -p mediafork-control --features dpdk`, or set MEDIAFORK_DPDK_BIN",
+            p.display()
+        ))
+    }
+}
+
 /// The release binary: `MEDIAFORK_BIN`, else `target/release/mediafork`
 /// under `CARGO_TARGET_DIR` or the workspace.
 pub fn find_binary() -> Result<PathBuf, String> {
@@ -33,11 +54,24 @@ pub fn find_binary() -> Result<PathBuf, String> {
 /// limit and track table above `calls`, no port quarantine (the instance
 /// is fresh for each step), UDP SIP only.
 pub fn config(calls: u32, worker_core: usize, rcvbuf: usize) -> String {
+    config_with(calls, worker_core, rcvbuf, "socket", "")
+}
+
+/// [`config`] with `media.backend` = `backend` and `extra` (more tables,
+/// e.g. `[dpdk]`) appended.
+pub fn config_with(
+    calls: u32,
+    worker_core: usize,
+    rcvbuf: usize,
+    backend: &str,
+    extra: &str,
+) -> String {
     format!(
         r#"[sip]
 transports = ["udp"]
 
 [media]
+backend = "{backend}"
 workers = 1
 writers = 1
 worker_cores = [{worker_core}]
@@ -61,7 +95,7 @@ grace_period = "5s"
 
 [log]
 level = "warn"
-"#,
+{extra}"#,
         tracks = (4 * calls).max(1024),
         max_calls = calls + 16,
     )

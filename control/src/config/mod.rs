@@ -37,7 +37,8 @@ pub use net::{IpNet, IpNetError, MediaAddr};
 pub use sections::{
     AdminConfig, Backend, CallAssignment, DpdkConfig, EncryptionConfig, LimitsConfig, LogConfig,
     LogFormat, MediaConfig, MetricsConfig, OptionsResponse, RecordingMode, RecordingsConfig,
-    ShutdownConfig, SipConfig, TlsConfig, Transport, DEFAULT_METRICS_LISTEN, DEFAULT_USER_AGENT,
+    ShutdownConfig, SipConfig, SourcePolicyConfig, TlsConfig, Transport, DEFAULT_METRICS_LISTEN,
+    DEFAULT_USER_AGENT,
 };
 pub use validate::MIN_SE_FLOOR;
 

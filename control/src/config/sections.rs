@@ -186,6 +186,8 @@ pub struct MediaConfig {
     pub ring_bytes: usize,
     /// `SO_RCVBUF` for each media socket (socket backend), in bytes.
     pub socket_rcvbuf: usize,
+    /// Which source address each stream is recorded from.
+    pub source_policy: SourcePolicyConfig,
 }
 
 impl Default for MediaConfig {
@@ -205,8 +207,23 @@ impl Default for MediaConfig {
             max_tracks: dp.max_tracks,
             ring_bytes: dp.ring_bytes,
             socket_rcvbuf: 1 << 20,
+            source_policy: SourcePolicyConfig::First,
         }
     }
+}
+
+/// `media.source_policy`: packets to a stream's port from any other source
+/// address than this are dropped (`wrong_source`) and never recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourcePolicyConfig {
+    /// The first source address that sends to the stream (any worker).
+    First,
+    /// The address in the SRC's SDP (`c=` of the m-line, else of the
+    /// session); the first source when that is `0.0.0.0` or `::`.
+    Sdp,
+    /// No lock: record from any source.
+    Any,
 }
 
 /// How media packets reach the workers.
@@ -338,6 +355,10 @@ impl Default for EncryptionConfig {
 pub struct LimitsConfig {
     /// Most recordings at once; more INVITEs get 503.
     pub max_calls: usize,
+    /// Most recordings at once started by one SIP source address; more
+    /// INVITEs from it get 503. 0: no per-source limit (an SBC sends all
+    /// its calls from one address).
+    pub max_calls_per_source: usize,
     /// End a recording whose media stopped this long ago; absent: never.
     #[serde(
         default,
@@ -353,6 +374,7 @@ impl Default for LimitsConfig {
             // Two streams of RTP+RTCP per call: the default 4,001 ports
             // carry 1,000 calls.
             max_calls: 1000,
+            max_calls_per_source: 0,
             no_media_timeout: None,
         }
     }

@@ -736,6 +736,34 @@ fn limits() {
 }
 
 #[test]
+fn max_calls_per_source() {
+    // Off by default: an SBC sends all its calls from one address.
+    assert_eq!(Config::default().limits.max_calls_per_source, 0);
+    let c = parse("[limits]\nmax_calls = 10\nmax_calls_per_source = 4\n").unwrap();
+    assert_eq!(c.limits.max_calls_per_source, 4);
+    let c = parse("[limits]\nmax_calls = 10\nmax_calls_per_source = 10\n").unwrap();
+    assert_eq!(c.limits.max_calls_per_source, 10);
+    expect_err(
+        "[limits]\nmax_calls = 10\nmax_calls_per_source = 11\n",
+        "limits.max_calls_per_source",
+        "more than limits.max_calls = 10",
+    );
+    expect_err(
+        "[limits]\nmax_calls_per_source = -1\n",
+        "limits.max_calls_per_source",
+        "",
+    );
+    // Reloaded with the rest of [limits].
+    let old = Config::default();
+    let mut new = old.clone();
+    new.limits.max_calls_per_source = 3;
+    assert_eq!(
+        old.changes_needing_restart(&new).unwrap(),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
 fn admin_and_metrics() {
     expect_err(
         "[admin]\nlisten = \"0.0.0.0:8960\"\n",

@@ -498,6 +498,16 @@ fn check_limits(cfg: &Config, p: &mut Problems) {
             "must be at least 1 (to refuse all calls, stop the server or drain it)",
         );
     }
+    let per_source = cfg.limits.max_calls_per_source;
+    if cfg.limits.max_calls > 0 && per_source > cfg.limits.max_calls {
+        p.add(
+            "limits.max_calls_per_source",
+            format!(
+                "{per_source} is more than limits.max_calls = {}, so it would never apply: set it at most {}, or 0 for no per-source limit",
+                cfg.limits.max_calls, cfg.limits.max_calls
+            ),
+        );
+    }
     if cfg.limits.no_media_timeout.is_some_and(|t| t.is_zero()) {
         p.add(
             "limits.no_media_timeout",

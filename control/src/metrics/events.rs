@@ -98,7 +98,9 @@ pub fn sip_response(method: &str, code: u16) {
     response(method, code, SENT);
 }
 
-/// A SIP message dropped at the transport (`acl`, `rate_limited`).
+/// A SIP message dropped before the transaction layer (`acl`,
+/// `rate_limited`, `unparseable`, `unframeable`, `oversized`,
+/// `tls_handshake`).
 pub fn sip_dropped(reason: &'static str) {
     counter!(n::SIP_DROPPED, "reason" => reason).increment(1);
 }
@@ -138,7 +140,7 @@ pub fn call_ended(source: &str, reason: &str) {
 }
 
 /// A call was refused or failed at setup (`reason`: `no_ports`,
-/// `draining`, `storage_critical`, `bad_sdp`, ...).
+/// `draining`, `storage_critical`, `source_limit`, `bad_sdp`, ...).
 pub fn call_failed(source: &str, reason: &str) {
     counter!(n::CALLS_FAILED, "source" => source_label(source), "reason" => reason_label(reason))
         .increment(1);

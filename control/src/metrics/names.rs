@@ -340,7 +340,7 @@ pub const ALL: &[MetricDef] = &[
         Counter,
         Count,
         &["source", "reason"],
-        "Calls refused or failed at setup, by source and reason (no_ports, draining, storage_critical, bad_sdp, ...).",
+        "Calls refused or failed at setup, by source and reason (no_ports, draining, storage_critical, source_limit, bad_sdp, ...).",
     ),
     def(
         SIP_REQUESTS,
@@ -361,7 +361,7 @@ pub const ALL: &[MetricDef] = &[
         Counter,
         Count,
         &["reason"],
-        "SIP messages dropped before the transaction layer: acl (source not allowed), rate_limited (flood from one source).",
+        "SIP messages (or connections) dropped before the transaction layer: acl (source not allowed), rate_limited (flood from one source), unparseable (too broken to answer with a 400), unframeable or oversized (stream closed), tls_handshake (failed TLS handshake).",
     ),
     def(
         TRACKS_ENDED,

@@ -53,6 +53,9 @@ impl AutoRecordings {
             payload_types: Vec::new(),
             bindings: vec![Binding::Ssrc(dst, ssrc)],
             srtp: None,
+            // A capture replays whatever it holds; the SSRC already
+            // separates streams on the shared port.
+            source: mediafork_dataplane::source_lock::SourcePolicy::Any,
         };
         match engine.add_track(&handle, setup) {
             Ok(_) => true,

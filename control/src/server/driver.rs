@@ -72,6 +72,10 @@ impl PortAllocator for Pool {
         self.0.free()
     }
 
+    fn reclaim(&mut self, now: Instant) {
+        self.0.reclaim(now);
+    }
+
     fn usage(&self) -> PortUsage {
         PortUsage {
             total: self.0.total(),
@@ -346,6 +350,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     let recorder_cfg = RecorderConfig {
         media_addr: media_ip,
         max_calls: config.limits.max_calls,
+        max_calls_per_source: config.limits.max_calls_per_source,
         pcap: config.recordings.pcap,
         options_always_ok: config.sip.options_response == crate::config::OptionsResponse::AlwaysOk,
         user_agent: config.sip.user_agent.clone(),
@@ -353,6 +358,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         session_expires: config.sip.session_expires_default,
         contact,
         on_demand: config.recordings.mode == crate::config::RecordingMode::OnDemand,
+        source_policy: config.media.source_policy,
     };
     let mut recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), receivers);
 
@@ -442,6 +448,9 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
     // Know the volume's state before the first call: a recorder started on
     // a full disk refuses calls from the start.
     housekeeping.measure_now(&mut recorder, &mut ops);
+    // Signal handlers exist before the ready line: a SIGTERM sent as soon
+    // as the line appears must drain, not kill.
+    let signals = Signals::install()?;
     // A line tests and operators can wait for.
     println!(
         "mediafork: ready: sip {} media {} ports {} admin http://{}{}",
@@ -480,6 +489,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
             sender: listeners.sender,
             rx,
             admin: admin_rx,
+            signals,
         },
         grace,
         reloader,
@@ -544,6 +554,24 @@ struct Channels {
     sender: Sender,
     rx: mpsc::Receiver<Inbound>,
     admin: mpsc::Receiver<AdminRequest>,
+    signals: Signals,
+}
+
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> Result<Self, ServerError> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).map_err(err)?,
+            int: signal(SignalKind::interrupt()).map_err(err)?,
+            hup: signal(SignalKind::hangup()).map_err(err)?,
+        })
+    }
 }
 
 fn log_closed(e: &WriterEvent) {
@@ -566,16 +594,20 @@ async fn event_loop(
         sender,
         mut rx,
         admin: mut admin_rx,
+        signals:
+            Signals {
+                term: mut sigterm,
+                int: mut sigint,
+                hup: mut sighup,
+            },
     } = channels;
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut sigterm = signal(SignalKind::terminate()).map_err(err)?;
-    let mut sigint = signal(SignalKind::interrupt()).map_err(err)?;
-    let mut sighup = signal(SignalKind::hangup()).map_err(err)?;
     let mut txns = ServerTransactions::new(Timers::default());
     // INVITE transactions whose dialog the recorder created, to undo on
     // CANCEL or a missing ACK.
     let mut invites: HashMap<TxnId, String> = HashMap::new();
     let mut drain_deadline: Option<Instant> = None;
+    // Malformed SIP is logged once per source per window.
+    let mut malformed_log = super::log_window::LogWindow::default();
     // Closed recordings come from the writers over a channel the loop
     // cannot await; the tick bounds how late `call_ended` is reported.
     let tick = Duration::from_millis(100);
@@ -596,7 +628,7 @@ async fn event_loop(
         tokio::select! {
             m = rx.recv() => {
                 let Some(m) = m else { break };
-                if let Some(resp) = on_inbound(&mut txns, &sender, m).await {
+                if let Some(resp) = on_inbound(&mut txns, &sender, &mut malformed_log, m).await {
                     if let (Some(code), Ok((_, method))) = (resp.status(), resp.cseq()) {
                         crate::metrics::sip_response_received(method.as_str(), code);
                     }
@@ -767,7 +799,11 @@ impl Reloader {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .set_limits(flood_limits(&new));
-        recorder.reload(new.limits.max_calls, new.recordings.pcap);
+        recorder.reload(
+            new.limits.max_calls,
+            new.limits.max_calls_per_source,
+            new.recordings.pcap,
+        );
         if let Err(e) = (self.reload.set_log_level)(&new.log.level) {
             tracing::error!("reload: log.level {:?}: {e}", new.log.level);
         }
@@ -804,11 +840,13 @@ fn begin_drain(recorder: &mut Recorder, grace: Duration, why: &str) -> Instant {
 
 /// Parse and hand a message to the transaction layer; answer what cannot
 /// be parsed with a 400 naming the problem, when there is enough of a
-/// request to answer.
+/// request to answer, and drop (and count) the rest. Either is logged once
+/// per source per window (`logs`).
 /// Responses (to our own BYEs) are handed back to the caller.
 async fn on_inbound(
     txns: &mut ServerTransactions,
     sender: &Sender,
+    logs: &mut super::log_window::LogWindow,
     m: Inbound,
 ) -> Option<SipMessage> {
     let now = Instant::now();
@@ -821,7 +859,13 @@ async fn on_inbound(
         Ok(resp) => return Some(resp),
         Err(e) => {
             let limits = crate::sip::ParseLimits::default();
-            match SipMessage::parse_unvalidated(&m.bytes, &limits) {
+            let error: String = e
+                .to_string()
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(200)
+                .collect();
+            let answered = match SipMessage::parse_unvalidated(&m.bytes, &limits) {
                 Ok(msg)
                     if msg.is_request()
                         && msg.method() != Some(&Method::Ack)
@@ -837,8 +881,22 @@ async fn on_inbound(
                     crate::metrics::sip_request(&method);
                     crate::metrics::sip_response(&method, 400);
                     sender.send(&m.peer, resp.to_bytes()).await;
+                    true
                 }
-                _ => tracing::debug!(peer = %m.peer.addr, error = %e, "unparseable SIP dropped"),
+                _ => {
+                    crate::metrics::sip_dropped("unparseable");
+                    false
+                }
+            };
+            if let Some(suppressed) = logs.check("unparseable", m.peer.addr.ip(), now) {
+                tracing::warn!(
+                    source = %m.peer.addr.ip(),
+                    peer = %m.peer.addr,
+                    error = %error,
+                    action = if answered { "answered 400" } else { "dropped" },
+                    suppressed,
+                    "unparseable SIP (logged once per source per 10 s)"
+                );
             }
         }
     }

@@ -10,7 +10,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use super::log_window::LogWindow;
+pub use super::log_window::LOG_WINDOW;
 
 /// Limits per source address.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,7 +40,6 @@ impl Default for FloodLimits {
 struct Bucket {
     tokens: f64,
     at: Instant,
-    dropped: u64,
 }
 
 /// What happened to a message.
@@ -57,26 +59,21 @@ pub enum Verdict {
 pub struct FloodGuard {
     limits: FloodLimits,
     sources: HashMap<IpAddr, Bucket>,
-    /// Sources whose drops were logged, and when: one line per source per
-    /// window.
-    logged: HashMap<IpAddr, Instant>,
+    /// One log line per source per window.
+    log: LogWindow,
     /// Shared bucket for new sources while the table is full of busy ones.
     overflow: Bucket,
 }
-
-/// One log line per flooding source per this long.
-pub const LOG_WINDOW: Duration = Duration::from_secs(10);
 
 impl FloodGuard {
     pub fn new(limits: FloodLimits, now: Instant) -> Self {
         FloodGuard {
             limits,
             sources: HashMap::new(),
-            logged: HashMap::new(),
+            log: LogWindow::new(LOG_WINDOW, limits.max_sources),
             overflow: Bucket {
                 tokens: limits.burst,
                 at: now,
-                dropped: 0,
             },
         }
     }
@@ -98,7 +95,6 @@ impl FloodGuard {
             self.sources.entry(src).or_insert(Bucket {
                 tokens: limits.burst,
                 at: now,
-                dropped: 0,
             })
         } else {
             &mut self.overflow
@@ -108,24 +104,15 @@ impl FloodGuard {
             bucket.tokens -= 1.0;
             return Verdict::Pass;
         }
-        bucket.dropped += 1;
-        let due = self
-            .logged
-            .get(&src)
-            .map_or(true, |t| now.duration_since(*t) >= LOG_WINDOW);
-        if due {
-            let dropped = std::mem::take(&mut bucket.dropped);
-            if self.logged.len() >= limits.max_sources {
-                self.logged
-                    .retain(|_, t| now.duration_since(*t) < LOG_WINDOW);
-            }
-            self.logged.insert(src, now);
-            Verdict::Drop { log: true, dropped }
-        } else {
-            Verdict::Drop {
+        match self.log.check("rate_limited", src, now) {
+            Some(suppressed) => Verdict::Drop {
+                log: true,
+                dropped: suppressed + 1,
+            },
+            None => Verdict::Drop {
                 log: false,
                 dropped: 0,
-            }
+            },
         }
     }
 
@@ -152,6 +139,7 @@ fn refill(b: &mut Bucket, now: Instant, limits: &FloodLimits) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

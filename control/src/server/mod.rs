@@ -7,5 +7,6 @@ pub mod answer;
 pub mod driver;
 pub mod flood;
 pub mod housekeeping;
+pub mod log_window;
 pub mod recorder;
 pub mod transport;

@@ -13,6 +13,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 use super::flood::{FloodGuard, Verdict};
+use super::log_window::LogWindow;
 use crate::sip::framing;
 use crate::sip::txn::{Peer, Transport};
 
@@ -64,10 +65,30 @@ impl Prefix {
 /// The ACL as the listeners read it; SIGHUP swaps its contents.
 pub type SharedAcl = Arc<std::sync::RwLock<Acl>>;
 
-fn permits(acl: &SharedAcl, ip: IpAddr) -> bool {
-    let ok = acl.read().unwrap_or_else(|p| p.into_inner()).permits(ip);
+/// Which transport errors are logged now: one line per kind per source
+/// per window, shared by every listener.
+pub type SharedLogWindow = Arc<Mutex<LogWindow>>;
+
+/// Whether to log an error of `kind` from `from` now: `Some(suppressed)`
+/// with how many were not logged since the previous line.
+fn log_due(logs: &SharedLogWindow, kind: &'static str, from: SocketAddr) -> Option<u64> {
+    logs.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .check(kind, from.ip(), std::time::Instant::now())
+}
+
+/// Whether `from` passes the ACL; a refused source is counted, and logged
+/// once per window.
+fn permits(acl: &SharedAcl, logs: &SharedLogWindow, from: SocketAddr, what: &str) -> bool {
+    let ok = acl
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .permits(from.ip());
     if !ok {
         crate::metrics::sip_dropped("acl");
+        if let Some(suppressed) = log_due(logs, "acl", from) {
+            tracing::warn!(source = %from.ip(), peer = %from, suppressed, "SIP {what} from a source outside sip.allowed_sources dropped (logged once per source per 10 s)");
+        }
     }
     ok
 }
@@ -87,7 +108,7 @@ fn admit(guard: &SharedGuard, from: SocketAddr) -> bool {
         Verdict::Drop { log, dropped } => {
             crate::metrics::sip_dropped("rate_limited");
             if log {
-                tracing::warn!(source = %from.ip(), dropped, "SIP flood: messages from this source over sip.flood_rate are dropped (other sources are not affected)");
+                tracing::warn!(source = %from.ip(), dropped, suppressed = dropped.saturating_sub(1), "SIP flood: messages from this source over sip.flood_rate are dropped (other sources are not affected)");
             }
             false
         }
@@ -237,6 +258,7 @@ pub async fn listen(
 ) -> std::io::Result<Listeners> {
     let conns: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>> = Arc::default();
     let next_conn = Arc::new(AtomicU64::new(1));
+    let logs: SharedLogWindow = Arc::default();
     let mut udp = Vec::new();
     let mut local = Vec::new();
     for addr in listen {
@@ -247,7 +269,13 @@ pub async fn listen(
         let sock = Arc::new(sock);
         udp.push((bound, sock.clone()));
         local.push((Transport::Udp, bound));
-        tokio::spawn(udp_loop(sock, acl.clone(), guard.clone(), inbound.clone()));
+        tokio::spawn(udp_loop(
+            sock,
+            acl.clone(),
+            logs.clone(),
+            guard.clone(),
+            inbound.clone(),
+        ));
         if tcp {
             let l = TcpListener::bind(bound).await.map_err(|e| {
                 std::io::Error::new(e.kind(), format!("cannot bind SIP TCP {bound}: {e}"))
@@ -256,8 +284,11 @@ pub async fn listen(
             tokio::spawn(accept_loop(
                 l,
                 None,
-                acl.clone(),
-                guard.clone(),
+                Guards {
+                    acl: acl.clone(),
+                    logs: logs.clone(),
+                    flood: guard.clone(),
+                },
                 inbound.clone(),
                 conns.clone(),
                 next_conn.clone(),
@@ -272,8 +303,11 @@ pub async fn listen(
         tokio::spawn(accept_loop(
             l,
             Some(t.acceptor),
-            acl.clone(),
-            guard.clone(),
+            Guards {
+                acl: acl.clone(),
+                logs: logs.clone(),
+                flood: guard.clone(),
+            },
             inbound.clone(),
             conns.clone(),
             next_conn.clone(),
@@ -291,6 +325,7 @@ pub async fn listen(
 async fn udp_loop(
     sock: Arc<UdpSocket>,
     acl: SharedAcl,
+    logs: SharedLogWindow,
     guard: SharedGuard,
     inbound: mpsc::Sender<Inbound>,
 ) {
@@ -305,8 +340,7 @@ async fn udp_loop(
                 continue;
             }
         };
-        if !permits(&acl, from.ip()) {
-            tracing::debug!(peer = %from, "SIP from a source outside the ACL dropped");
+        if !permits(&acl, &logs, from, "datagram") {
             continue;
         }
         if !admit(&guard, from) {
@@ -330,11 +364,17 @@ async fn udp_loop(
     }
 }
 
+/// What a stream listener checks its peers against.
+struct Guards {
+    acl: SharedAcl,
+    logs: SharedLogWindow,
+    flood: SharedGuard,
+}
+
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    acl: SharedAcl,
-    guard: SharedGuard,
+    guards: Guards,
     inbound: mpsc::Sender<Inbound>,
     conns: Arc<Mutex<HashMap<u64, mpsc::UnboundedSender<Vec<u8>>>>>,
     next_conn: Arc<AtomicU64>,
@@ -343,13 +383,12 @@ async fn accept_loop(
         let Ok((stream, from)) = listener.accept().await else {
             continue;
         };
-        if !permits(&acl, from.ip()) {
-            tracing::debug!(peer = %from, "SIP connection from a source outside the ACL refused");
+        if !permits(&guards.acl, &guards.logs, from, "connection") {
             continue;
         }
         // A connection counts as a message: a source opening connections
         // in a loop is limited like one sending datagrams.
-        if !admit(&guard, from) {
+        if !admit(&guards.flood, from) {
             continue;
         }
         let _ = stream.set_nodelay(true);
@@ -362,18 +401,25 @@ async fn accept_loop(
         let inbound = inbound.clone();
         let conns = conns.clone();
         let tls = tls.clone();
-        let guard = guard.clone();
+        let guard = guards.flood.clone();
+        let logs = guards.logs.clone();
         tokio::spawn(async move {
             let io = StreamIo {
                 from,
                 conn: id,
                 guard,
+                logs,
                 inbound,
             };
             match tls {
                 Some(acceptor) => match acceptor.accept(stream).await {
                     Ok(s) => serve_stream(s, Transport::Tls, io, rx).await,
-                    Err(e) => tracing::info!(peer = %from, error = %e, "TLS handshake failed"),
+                    Err(e) => {
+                        crate::metrics::sip_dropped("tls_handshake");
+                        if let Some(suppressed) = log_due(&io.logs, "tls_handshake", from) {
+                            tracing::warn!(source = %from.ip(), peer = %from, error = %e, suppressed, "TLS handshake failed (logged once per source per 10 s)");
+                        }
+                    }
                 },
                 None => serve_stream(stream, Transport::Tcp, io, rx).await,
             }
@@ -389,6 +435,7 @@ struct StreamIo {
     from: SocketAddr,
     conn: u64,
     guard: SharedGuard,
+    logs: SharedLogWindow,
     inbound: mpsc::Sender<Inbound>,
 }
 
@@ -402,6 +449,7 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         from,
         conn,
         guard,
+        logs,
         inbound,
     } = io;
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -441,14 +489,20 @@ async fn serve_stream<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
                 }
                 Ok(None) => {
                     if buf.len() > MAX_STREAM_MESSAGE {
-                        tracing::warn!(peer = %from, "SIP message over {MAX_STREAM_MESSAGE} bytes on a stream; closing");
+                        crate::metrics::sip_dropped("oversized");
+                        if let Some(suppressed) = log_due(&logs, "oversized", from) {
+                            tracing::warn!(source = %from.ip(), peer = %from, suppressed, "SIP message over {MAX_STREAM_MESSAGE} bytes on a stream; closing (logged once per source per 10 s)");
+                        }
                         break 'read;
                     }
                     break;
                 }
                 Err(e) => {
                     // The stream cannot be re-synchronised after a framing error.
-                    tracing::warn!(peer = %from, error = %e, "unframeable SIP on a stream; closing");
+                    crate::metrics::sip_dropped("unframeable");
+                    if let Some(suppressed) = log_due(&logs, "unframeable", from) {
+                        tracing::warn!(source = %from.ip(), peer = %from, error = %e, suppressed, "unframeable SIP on a stream; closing (logged once per source per 10 s)");
+                    }
                     break 'read;
                 }
             }

@@ -112,6 +112,30 @@ pub struct TrackMeta {
     /// Audio packets discarded because the recording was stopped.
     #[serde(default)]
     pub stopped_packets: u64,
+    /// Packets from another source address than the one the track is
+    /// locked to (`media.source_policy`); never recorded.
+    #[serde(default)]
+    pub wrong_source: u64,
+    /// Where audio was lost inside the recording, and why: each entry is a
+    /// run of packets the recorder received but could not write (silence
+    /// in the WAV there). Network loss is `lost`, not listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub losses: Vec<LossMeta>,
+}
+
+/// A stretch of a track's WAV where received audio was lost.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossMeta {
+    /// `ring_full`: the writer fell behind (slow disk) and the worker
+    /// dropped the packets rather than wait.
+    pub reason: String,
+    pub packets: u64,
+    /// Position in the track's WAV, in samples and seconds.
+    pub at_sample: u64,
+    pub at_seconds: f64,
+    /// Arrival times of the first and last packet lost.
+    pub from: String,
+    pub to: String,
 }
 
 /// A stretch during which the recording was paused or stopped.

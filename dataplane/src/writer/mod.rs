@@ -23,7 +23,9 @@ use hdrhistogram::Histogram;
 use crate::codec::Codec;
 use crate::demux::TrackRef;
 use crate::recording::layout::track_file;
-use crate::recording::meta::{now_ns, rfc3339, CallMeta, EncryptionMeta, SegmentMeta, TrackMeta};
+use crate::recording::meta::{
+    now_ns, rfc3339, CallMeta, EncryptionMeta, LossMeta, SegmentMeta, TrackMeta,
+};
 use crate::recording::recovery::write_meta;
 use crate::recording::sealed::restore::META_SEALED;
 use crate::recording::sealed::{seal_file, Content, Recipient, RecordingKey, SealedWriter, SUFFIX};
@@ -31,6 +33,7 @@ use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordConsumer};
 use crate::specs::CallRef;
 use crate::track::{codec_from_u8, SegmentReason};
+use crate::DropReason;
 pub use controls::RecordingControl;
 use controls::{Applied, Controls, Mode};
 use pcap_out::PcapOut;
@@ -120,6 +123,9 @@ struct TrackRec {
     file_samples: u64,
     paused_samples: u64,
     stopped_packets: u64,
+    losses: Vec<LossMeta>,
+    /// The worker's number for the segment the timeline has open.
+    worker_segment: u32,
     /// After a Start: audio arriving from this time on opens a new segment.
     restart_after: Option<u64>,
 }
@@ -480,6 +486,8 @@ impl State {
                         file_samples: 0,
                         paused_samples: 0,
                         stopped_packets: 0,
+                        losses: Vec::new(),
+                        worker_segment: 0,
                         restart_after: None,
                     },
                 );
@@ -620,7 +628,9 @@ impl State {
             }
             return;
         }
-        if h.kind != Kind::TrackEnd && t.restart_after.is_some_and(|from| h.arrival_ns >= from) {
+        if !matches!(h.kind, Kind::TrackEnd | Kind::Loss)
+            && t.restart_after.is_some_and(|from| h.arrival_ns >= from)
+        {
             t.restart_after = None;
             let codec = codec_from_u8(h.codec);
             t.timeline.start_segment(0, &mut t.out);
@@ -665,7 +675,21 @@ impl State {
                     self.write_out(h.track, call);
                 }
             }
+            Kind::Loss => {
+                let last = payload
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map_or(h.arrival_ns, u64::from_le_bytes);
+                let at = if h.segment == t.worker_segment {
+                    t.timeline.position(h.rel)
+                } else {
+                    // The run began in a segment whose start was lost too.
+                    t.timeline.written()
+                };
+                note_loss(&mut t.losses, h.aux as u64, at, h.arrival_ns, last);
+            }
             Kind::SegmentStart => {
+                t.worker_segment = h.segment;
                 let codec = codec_from_u8(h.codec);
                 t.timeline.start_segment(h.rel.max(0) as u64, &mut t.out);
                 if t.first_codec.is_none() {
@@ -888,6 +912,29 @@ impl State {
     }
 }
 
+/// Most loss runs listed per track; later runs are folded into the last
+/// entry so a writer that stays behind for hours cannot grow `meta.json`
+/// without bound.
+const MAX_LOSSES: usize = 100;
+
+fn note_loss(losses: &mut Vec<LossMeta>, packets: u64, at: u64, first_ns: u64, last_ns: u64) {
+    if losses.len() >= MAX_LOSSES {
+        if let Some(l) = losses.last_mut() {
+            l.packets += packets;
+            l.to = rfc3339(last_ns);
+        }
+        return;
+    }
+    losses.push(LossMeta {
+        reason: DropReason::RingFull.name().to_string(),
+        packets,
+        at_sample: at,
+        at_seconds: at as f64 / SAMPLE_RATE as f64,
+        from: rfc3339(first_ns),
+        to: rfc3339(last_ns),
+    });
+}
+
 fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
     let r = &t.report;
     let samples = t.file_samples;
@@ -917,6 +964,8 @@ fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
     }
     m.paused_samples = t.paused_samples;
     m.stopped_packets = t.stopped_packets;
+    m.wrong_source = r.wrong_source;
+    m.losses = t.losses.clone();
     m.segments = t.segments.clone();
     for (meta, span) in m.segments.iter_mut().zip(t.timeline.segments()) {
         meta.start_sample = span.start;

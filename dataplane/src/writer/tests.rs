@@ -685,3 +685,41 @@ mod sealed {
         drop(tmp);
     }
 }
+
+/// Packets a worker had to drop for a full ring: the WAV keeps its length
+/// (silence there) and `meta.json` says how many and where.
+#[test]
+fn ring_loss_is_silence_listed_with_its_position() {
+    let mut h = harness();
+    let dir = h.open(1, false, None);
+    h.add_track(1, T1, 0);
+    h.segment(T1, SegmentReason::Start, arrival(0));
+    for i in 0..100u64 {
+        if (40..55).contains(&i) {
+            continue;
+        }
+        if i == 55 {
+            let mut l = header(Kind::Loss, T1, 40 * P as i64, arrival(40), 8);
+            l.aux = 15;
+            h.w.state.on_record(&l, &arrival(54).to_le_bytes());
+        }
+        h.packet(T1, i, i as i64 * P as i64, arrival(i));
+    }
+    let meta = h.end(1, &[T1], arrival(100));
+    let s = wav(&dir.join("track-0.wav"));
+    assert_eq!(s.len(), 100 * P);
+    assert!(s[40 * P..55 * P].iter().all(|v| *v == 0));
+    assert_eq!(s[55 * P], level(55));
+    let t = &meta.tracks[0];
+    assert_eq!(t.losses.len(), 1, "{:?}", t.losses);
+    let l = &t.losses[0];
+    assert_eq!(
+        (l.reason.as_str(), l.packets, l.at_sample),
+        ("ring_full", 15, 40 * P as u64)
+    );
+    assert_eq!(l.at_seconds, 0.8);
+    assert_eq!(
+        (l.from.clone(), l.to.clone()),
+        (rfc3339(arrival(40)), rfc3339(arrival(54)))
+    );
+}

@@ -168,6 +168,17 @@ impl Timeline {
         }
     }
 
+    /// Where offset `rel` of the current segment falls in the output, in
+    /// samples (the segment's start while its first audio is not out yet).
+    pub fn position(&self, rel: i64) -> u64 {
+        match self.origin {
+            Some(origin) => {
+                (self.seg_start as i64 + (rel - origin)).max(self.seg_start as i64) as u64
+            }
+            None => self.seg_start,
+        }
+    }
+
     /// Samples emitted so far.
     pub fn written(&self) -> u64 {
         self.written

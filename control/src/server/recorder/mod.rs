@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use mediafork_dataplane::demux::TrackRef;
 use mediafork_dataplane::engine::{Binding, CallHandle, Engine, TrackSetup};
 use mediafork_dataplane::recording::meta::now_ns;
+use mediafork_dataplane::source_lock::SourcePolicy;
 
 mod calls;
 
@@ -20,7 +21,9 @@ pub use calls::{CaptureState, PendingEvent};
 use calls::{CallInfo, EventQueue};
 
 use super::answer::{any_recordable, assess, build_answer, Ports, Verdict};
+use super::log_window::LogWindow;
 use crate::call_info::{call_setup, participants};
+use crate::config::SourcePolicyConfig;
 use crate::replay::metadata_file_name;
 use crate::sdp::Sdp;
 use crate::sip::session_timer::{negotiate, Negotiated};
@@ -37,6 +40,9 @@ pub trait PortAllocator: Send {
     fn free(&self) -> usize;
     /// Totals for `status` and metrics.
     fn usage(&self) -> PortUsage;
+    /// End the quarantines that are over at `now`, so an idle server's
+    /// counts do not wait for the next call to move.
+    fn reclaim(&mut self, now: Instant);
 }
 
 /// How the media port range is used.
@@ -62,6 +68,9 @@ pub trait MediaReceivers: Send {
 pub struct RecorderConfig {
     pub media_addr: IpAddr,
     pub max_calls: usize,
+    /// Most recordings started by one SIP source address at once
+    /// (`limits.max_calls_per_source`); 0: no limit but `max_calls`.
+    pub max_calls_per_source: usize,
     /// Write `call.pcap` for new calls.
     pub pcap: bool,
     /// Answer OPTIONS 200 even when draining or full (`sip.options_response
@@ -77,6 +86,17 @@ pub struct RecorderConfig {
     /// `recordings.mode = "on_demand"`: calls start stopped and nothing is
     /// stored until a `start` control.
     pub on_demand: bool,
+    /// `media.source_policy`.
+    pub source_policy: SourcePolicyConfig,
+}
+
+/// The SRC's media address for m-line `i`: its `c=`, else the session's.
+fn sdp_address(offer: &Sdp, i: usize) -> Option<IpAddr> {
+    offer
+        .media
+        .get(i)
+        .and_then(|m| m.effective_connection(offer))
+        .map(|c| c.addr)
 }
 
 /// A SIP request the recorder sends on its own (BYE on session expiry).
@@ -98,6 +118,9 @@ struct StreamState {
     label: Option<String>,
     /// The SDES master key the stream is decrypted with (SRTP).
     srtp: Option<mediafork_dataplane::srtp::MasterKey>,
+    /// The SRC's media address for the m-line (`c=`), which a re-INVITE
+    /// may move (the source lock follows).
+    sdp_addr: Option<IpAddr>,
 }
 
 /// A SIP dialog feeding a recording.
@@ -174,6 +197,9 @@ pub struct Recorder {
     events: EventQueue,
     /// The recordings volume is critically full: refuse new calls.
     storage_critical: bool,
+    /// Refusals over `max_calls_per_source`, logged once per source per
+    /// window.
+    refusal_log: LogWindow,
 }
 
 /// What the recorder counted, for metrics and `status`.
@@ -214,6 +240,7 @@ impl Recorder {
             counters: RecorderCounters::default(),
             events: EventQueue::default(),
             storage_critical: false,
+            refusal_log: LogWindow::default(),
         }
     }
 
@@ -278,9 +305,53 @@ impl Recorder {
 
     /// Apply reloaded limits (SIGHUP): new calls see them, calls in
     /// progress are untouched.
-    pub fn reload(&mut self, max_calls: usize, pcap: bool) {
+    pub fn reload(&mut self, max_calls: usize, max_calls_per_source: usize, pcap: bool) {
         self.config.max_calls = max_calls;
+        self.config.max_calls_per_source = max_calls_per_source;
         self.config.pcap = pcap;
+    }
+
+    /// Recordings in progress that `source` started (counted from the
+    /// INVITE that opened them, before its ACK).
+    pub fn recordings_from(&self, source: IpAddr) -> usize {
+        let source = source.to_canonical();
+        self.recordings
+            .values()
+            .filter(|r| r.info.peer.ip().to_canonical() == source)
+            .count()
+    }
+
+    /// `limits.max_calls_per_source`: a new recording from `peer` when it
+    /// already has that many is refused with a 503 (logged once per source
+    /// per window); other sources are not affected.
+    fn over_source_limit(
+        &mut self,
+        now: Instant,
+        req: &SipMessage,
+        peer: SocketAddr,
+    ) -> Option<SipMessage> {
+        let limit = self.config.max_calls_per_source;
+        if limit == 0 {
+            return None;
+        }
+        let active = self.recordings_from(peer.ip());
+        if active < limit {
+            return None;
+        }
+        if let Some(suppressed) = self.refusal_log.check("source_limit", peer.ip(), now) {
+            tracing::warn!(
+                source = %peer.ip(),
+                active,
+                limit,
+                suppressed,
+                "new call refused with 503: this source has limits.max_calls_per_source recordings in progress (logged once per source per 10 s)"
+            );
+        }
+        Some(self.unavailable(
+            req,
+            "Service Unavailable (too many calls from this source)",
+            "source_limit",
+        ))
     }
 
     fn respond(
@@ -407,6 +478,19 @@ impl Recorder {
             Ok(k) => k,
             Err(e) => return self.classify_error(req, &e),
         };
+        // Which recording: CUCM's two legs share one by x-refci.
+        let (rec_key, near) = match &kind {
+            InviteKind::Cucm { leg, .. } => {
+                (format!("refci:{}", leg.refci), Some(leg.is_near_end()))
+            }
+            _ => (format!("call:{call_id}"), None),
+        };
+        let new_recording = !self.recordings.contains_key(&rec_key);
+        if new_recording {
+            if let Some(refused) = self.over_source_limit(now, req, peer) {
+                return refused;
+            }
+        }
         let offer = kind.sdp().clone();
         let verdicts = assess(&offer);
         if !any_recordable(&verdicts) {
@@ -442,14 +526,6 @@ impl Recorder {
             Ok(i) => i,
             Err(r) => return r,
         };
-        // Which recording: CUCM's two legs share one by x-refci.
-        let (rec_key, near) = match &kind {
-            InviteKind::Cucm { leg, .. } => {
-                (format!("refci:{}", leg.refci), Some(leg.is_near_end()))
-            }
-            _ => (format!("call:{call_id}"), None),
-        };
-        let new_recording = !self.recordings.contains_key(&rec_key);
         if new_recording {
             let started = now_ns();
             let mut setup = call_setup(req, &kind, started);
@@ -631,6 +707,15 @@ impl Recorder {
         r
     }
 
+    /// The source lock of a stream whose SDP names `sdp_addr`.
+    fn source_policy(&self, sdp_addr: Option<IpAddr>) -> SourcePolicy {
+        match self.config.source_policy {
+            SourcePolicyConfig::Any => SourcePolicy::Any,
+            SourcePolicyConfig::First => SourcePolicy::First,
+            SourcePolicyConfig::Sdp => sdp_addr.map_or(SourcePolicy::First, SourcePolicy::Expect),
+        }
+    }
+
     /// RFC 4028 negotiation (§9): the timer for this dialog, or a 422 with
     /// our Min-SE when the SRC asked for less.
     fn session_interval(&self, req: &SipMessage) -> Result<Option<Negotiated>, SipMessage> {
@@ -692,6 +777,14 @@ impl Recorder {
                         let _ = self.engine.rekey_track(&handle, stream.track, &key);
                         stream.srtp = Some(key);
                     }
+                    // The SRC moved the stream (failover to another SBC
+                    // address): the source lock moves with it.
+                    let sdp_addr = sdp_address(offer, i);
+                    if sdp_addr != stream.sdp_addr {
+                        let policy = self.source_policy(sdp_addr);
+                        let _ = self.engine.relock_source(&handle, stream.track, policy);
+                        stream.sdp_addr = sdp_addr;
+                    }
                     out.push(Some(stream.ports));
                 }
                 (
@@ -731,6 +824,7 @@ impl Recorder {
                         payload_types: payload_types.clone(),
                         bindings: bindings.clone(),
                         srtp: offered_key.clone(),
+                        source: self.source_policy(sdp_address(offer, i)),
                     };
                     let track = match self.engine.add_track(&handle, setup) {
                         Ok(t) => t,
@@ -776,6 +870,7 @@ impl Recorder {
                         payload_types: payload_types.clone(),
                         label,
                         srtp: offered_key,
+                        sdp_addr: sdp_address(offer, i),
                     });
                     out.push(Some(ports));
                 }
@@ -1035,6 +1130,7 @@ impl Recorder {
     /// we refresh, and end those whose timer expired (the SBC died without
     /// BYE): close the recording cleanly and send the SRC a BYE (RFC 4028 §10).
     pub fn handle_timeout(&mut self, now: Instant) -> Vec<Outbound> {
+        self.ports.reclaim(now);
         let mut out = Vec::new();
         // Unanswered refreshes: the session is as good as gone.
         let failed: Vec<String> = self
@@ -1261,6 +1357,7 @@ mod tests {
         fn free(&self) -> usize {
             (40_010 - self.1) as usize
         }
+        fn reclaim(&mut self, _now: Instant) {}
         fn usage(&self) -> PortUsage {
             PortUsage {
                 total: 10,
@@ -1296,6 +1393,7 @@ mod tests {
         let config = RecorderConfig {
             media_addr: "127.0.0.1".parse().unwrap(),
             max_calls: 10,
+            max_calls_per_source: 0,
             pcap: false,
             options_always_ok: false,
             user_agent: "test".into(),
@@ -1303,6 +1401,7 @@ mod tests {
             session_expires: Duration::from_secs(1800),
             contact: "127.0.0.1:5060".into(),
             on_demand: false,
+            source_policy: SourcePolicyConfig::First,
         };
         let r = Recorder::new(
             engine.clone(),
@@ -1350,6 +1449,68 @@ mod tests {
             .iter()
             .map(|m| m.port)
             .collect()
+    }
+
+    /// With `media.source_policy = "sdp"` each track is locked to the SDP's
+    /// address from the start, and a re-INVITE that moves the stream (SBC
+    /// failover) moves the lock; one that does not leaves it alone.
+    #[test]
+    fn the_source_lock_follows_the_sdp_address() {
+        use mediafork_dataplane::demux::Lookup;
+        let (mut rec, _log, engine) = recorder();
+        rec.config.source_policy = SourcePolicyConfig::Sdp;
+        let now = Instant::now();
+        let ok = rec
+            .on_request(
+                now,
+                &invite("c-src", 1, None, TWO, ""),
+                PEER.parse().unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(ok.status(), Some(200));
+        let tag = ok.to().unwrap().tag().unwrap().to_string();
+        let shared = engine.shared();
+        let lock = |port: u16| {
+            let Lookup::Track(t) = shared
+                .demux
+                .lookup(&format!("127.0.0.1:{port}").parse().unwrap(), 0)
+            else {
+                panic!("port {port} not bound");
+            };
+            shared.tracks.get(t).expect("spec").source.current()
+        };
+        let key = shared.source_key;
+        let sbc = key.tag(&"192.0.2.10".parse().unwrap());
+        assert_eq!((lock(40_000), lock(40_002)), (sbc, sbc));
+        // Same address, new codec: the lock stays.
+        let codec = TWO.replace("RTP/AVP 8", "RTP/AVP 0");
+        rec.on_request(
+            now,
+            &invite("c-src", 2, Some(&tag), &codec, ""),
+            PEER.parse().unwrap(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(lock(40_002), sbc);
+        // The stream moves to the standby SBC's address.
+        // A media-level c= overrides the session's for the first m-line.
+        let moved = codec.replacen(
+            "m=audio 20000 RTP/AVP 0\r\n",
+            "m=audio 20000 RTP/AVP 0\r\nc=IN IP4 192.0.2.20\r\n",
+            1,
+        );
+        let r = rec
+            .on_request(
+                now,
+                &invite("c-src", 3, Some(&tag), &moved, ""),
+                PEER.parse().unwrap(),
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.status(), Some(200));
+        assert_eq!(lock(40_000), key.tag(&"192.0.2.20".parse().unwrap()));
+        assert_eq!(lock(40_002), sbc, "the other m-line did not move");
     }
 
     #[test]
@@ -1790,5 +1951,59 @@ mod tests {
             r.on_request(now, &opts, peer, None).unwrap().status(),
             Some(200)
         );
+    }
+
+    #[test]
+    fn max_calls_per_source_refuses_only_that_source() {
+        const ONE: &str = "m=audio 20000 RTP/AVP 0\r\na=rtcp-mux\r\na=sendonly\r\n";
+        let (mut r, _log, _engine) = recorder();
+        r.reload(10, 2, false);
+        let now = Instant::now();
+        let sbc: SocketAddr = "192.0.2.10:5060".parse().unwrap();
+        let other: SocketAddr = "192.0.2.20:5060".parse().unwrap();
+        let call = |r: &mut Recorder, id: &str, from: SocketAddr| {
+            r.on_request(now, &invite(id, 1, None, ONE, ""), from, None)
+                .unwrap()
+        };
+        let a1 = call(&mut r, "a1", sbc);
+        assert_eq!(a1.status(), Some(200));
+        // Not yet acknowledged: a call being set up counts.
+        assert_eq!(call(&mut r, "a2", sbc).status(), Some(200));
+        assert_eq!(r.recordings_from(sbc.ip()), 2);
+        let no = call(&mut r, "a3", sbc);
+        assert_eq!(no.status(), Some(503));
+        assert!(no.header("Retry-After").is_some());
+        assert!(
+            matches!(&no.start, crate::sip::StartLine::Response { reason, .. } if reason.contains("too many calls from this source")),
+            "{no:?}"
+        );
+        // The source is its address, whatever the port (or transport).
+        let sbc_other_port: SocketAddr = "192.0.2.10:5070".parse().unwrap();
+        assert_eq!(call(&mut r, "a4", sbc_other_port).status(), Some(503));
+        // Another source is not affected.
+        assert_eq!(call(&mut r, "b1", other).status(), Some(200));
+        assert_eq!(r.recordings_from(other.ip()), 1);
+        // Calls in progress go on: a re-INVITE is not a new call.
+        let tag = a1.to().unwrap().tag().unwrap().to_string();
+        let re = r
+            .on_request(now, &invite("a1", 2, Some(&tag), ONE, ""), sbc, None)
+            .unwrap();
+        assert_eq!(re.status(), Some(200));
+        // A call that ends frees the source's slot.
+        assert_eq!(
+            r.on_request(now, &bye("a1", &tag), sbc, None)
+                .unwrap()
+                .status(),
+            Some(200)
+        );
+        assert_eq!(call(&mut r, "a5", sbc).status(), Some(200));
+        assert_eq!(call(&mut r, "a6", sbc).status(), Some(503));
+        assert_eq!(r.counters().calls_rejected, 3);
+        // Three refusals, one source: one entry in the log window.
+        assert_eq!(r.refusal_log.tracked(), 1);
+        // Reloaded to 0: no per-source limit.
+        r.reload(10, 0, false);
+        assert_eq!(call(&mut r, "a7", sbc).status(), Some(200));
+        assert_eq!(r.recordings_from(sbc.ip()), 3);
     }
 }
