@@ -181,25 +181,20 @@ impl WorkerCore {
         if state.capture_pcap() {
             push_raw(ring, track, pkt, &dgram.src, &dgram.dst);
         }
-        match media {
-            Media::Rtcp { .. } => {
-                state.on_rtcp(cold);
-                self.counters.rtcp += 1;
-                Ok(Outcome::Accounted)
-            }
-            Media::Rtp(h) => {
-                let env = TrackEnv {
-                    limits: self.limits,
-                    specs: &self.shared.tracks,
-                };
-                if state.on_rtp(cold, track, &h, pkt.arrival_ns, env, ring)? {
-                    self.counters.recorded += 1;
-                    Ok(Outcome::Recorded)
-                } else {
-                    Ok(Outcome::Accounted)
-                }
-            }
-        }
+        let env = TrackEnv {
+            limits: self.limits,
+            specs: &self.shared.tracks,
+        };
+        account(
+            state,
+            cold,
+            &mut self.counters,
+            track,
+            media,
+            pkt.arrival_ns,
+            env,
+            ring,
+        )
     }
 
     /// [`WorkerCore::deliver`] for an SRTP track: copy the packet to the
@@ -239,26 +234,30 @@ impl WorkerCore {
             // As received (encrypted), and only once authenticated.
             push_raw(ring, track, pkt, &dgram.src, &dgram.dst);
         }
-        if rtcp {
-            state.on_rtcp(cold);
-            self.counters.rtcp += 1;
-            return Ok(Outcome::Accounted);
-        }
-        // The header is unchanged; parsing again finds the plaintext
-        // payload and its real padding (hidden under encryption before).
-        let Media::Rtp(h) = packet::classify(plain)? else {
-            return Err(DropReason::Malformed);
+        let media = if rtcp {
+            media
+        } else {
+            // The header is unchanged; parsing again finds the plaintext
+            // payload and its real padding (hidden under encryption before).
+            match packet::classify(plain)? {
+                rtp @ Media::Rtp(_) => rtp,
+                Media::Rtcp { .. } => return Err(DropReason::Malformed),
+            }
         };
         let env = TrackEnv {
             limits: self.limits,
             specs: &self.shared.tracks,
         };
-        if state.on_rtp(cold, track, &h, pkt.arrival_ns, env, ring)? {
-            self.counters.recorded += 1;
-            Ok(Outcome::Recorded)
-        } else {
-            Ok(Outcome::Accounted)
-        }
+        account(
+            state,
+            cold,
+            &mut self.counters,
+            track,
+            media,
+            pkt.arrival_ns,
+            env,
+            ring,
+        )
     }
 
     /// Handle a burst the way l3fwd does, in passes: decode and look up
@@ -476,6 +475,37 @@ impl WorkerCore {
             }
         }
         self.service();
+    }
+}
+
+/// The per-track work once a packet may be recorded (source checked,
+/// SRTP decrypted): RTCP is accounted, RTP's audio goes onto the ring.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn account(
+    state: &mut TrackState,
+    cold: &mut TrackCold,
+    counters: &mut Counters,
+    track: TrackRef,
+    media: Media<'_>,
+    arrival_ns: u64,
+    env: TrackEnv<'_>,
+    ring: &mut RecordProducer,
+) -> Result<Outcome, DropReason> {
+    match media {
+        Media::Rtcp { .. } => {
+            state.on_rtcp(cold);
+            counters.rtcp += 1;
+            Ok(Outcome::Accounted)
+        }
+        Media::Rtp(h) => {
+            if state.on_rtp(cold, track, &h, arrival_ns, env, ring)? {
+                counters.recorded += 1;
+                Ok(Outcome::Recorded)
+            } else {
+                Ok(Outcome::Accounted)
+            }
+        }
     }
 }
 
