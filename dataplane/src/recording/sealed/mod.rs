@@ -570,27 +570,31 @@ fn read_full<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-/// Walks a sealed stream's chunks without a key (crash recovery): how many
-/// whole chunks, how much plaintext, and whether it was finished. Nothing is
-/// authenticated.
-pub fn scan<R: Read>(mut r: R) -> Result<(Header, StreamSummary), OpenError> {
-    let (header, _) = read_header(&mut r)?;
+/// Reads a sealed stream's chunk frames after the header, handing each whole
+/// chunk (its index, whether it is the final one, its ciphertext and tag) to
+/// `chunk` before counting it. Stops at the end of the file, at a torn
+/// frame, or after the final chunk.
+fn walk_chunks<R: Read>(
+    r: &mut R,
+    mut chunk: impl FnMut(u32, bool, &mut [u8]) -> Result<(), OpenError>,
+) -> Result<StreamSummary, OpenError> {
     let mut s = StreamSummary::default();
-    let mut skip = Vec::new();
+    let mut buf = Vec::new();
     loop {
-        match read_frame(&mut r, s.chunks)? {
+        match read_frame(r, s.chunks)? {
             Frame::End => break,
             Frame::Torn(n) => {
                 s.torn_bytes = n;
                 break;
             }
             Frame::Chunk { ct_len, last } => {
-                skip.resize(ct_len, 0);
-                let got = read_full(&mut r, &mut skip)?;
+                buf.resize(ct_len, 0);
+                let got = read_full(r, &mut buf)?;
                 if got < ct_len {
                     s.torn_bytes = 5 + got as u64;
                     break;
                 }
+                chunk(s.chunks, last, &mut buf)?;
                 s.chunks += 1;
                 s.bytes += (ct_len - TAG_LEN) as u64;
                 if last {
@@ -600,6 +604,15 @@ pub fn scan<R: Read>(mut r: R) -> Result<(Header, StreamSummary), OpenError> {
             }
         }
     }
+    Ok(s)
+}
+
+/// Walks a sealed stream's chunks without a key (crash recovery): how many
+/// whole chunks, how much plaintext, and whether it was finished. Nothing is
+/// authenticated.
+pub fn scan<R: Read>(mut r: R) -> Result<(Header, StreamSummary), OpenError> {
+    let (header, _) = read_header(&mut r)?;
+    let s = walk_chunks(&mut r, |_, _, _| Ok(()))?;
     Ok((header, s))
 }
 
@@ -615,41 +628,21 @@ pub fn decrypt<R: Read, W: Write>(
     let (header, bytes) = read_header(&mut r)?;
     let data_key = open_key(&header, key)?;
     let cipher = ChunkCipher::new(&data_key, &header, &bytes);
-    let mut s = StreamSummary::default();
-    let mut buf = Vec::new();
-    loop {
-        match read_frame(&mut r, s.chunks)? {
-            Frame::End => break,
-            Frame::Torn(n) => {
-                s.torn_bytes = n;
-                break;
-            }
-            Frame::Chunk { ct_len, last } => {
-                buf.resize(ct_len, 0);
-                let got = read_full(&mut r, &mut buf)?;
-                if got < ct_len {
-                    s.torn_bytes = 5 + got as u64;
-                    break;
-                }
-                let (data, tag) = buf.split_at_mut(ct_len - TAG_LEN);
-                if !cipher.open(s.chunks, last, data, tag) {
-                    return Err(OpenError::Chunk { index: s.chunks });
-                }
-                out.write_all(data)?;
-                s.chunks += 1;
-                s.bytes += data.len() as u64;
-                if last {
-                    s.complete = true;
-                    let mut extra = [0u8; 1];
-                    if read_full(&mut r, &mut extra)? != 0 {
-                        return Err(OpenError::Frame {
-                            index: s.chunks,
-                            what: "data after the final chunk".into(),
-                        });
-                    }
-                    break;
-                }
-            }
+    let s = walk_chunks(&mut r, |index, last, buf| {
+        let (data, tag) = buf.split_at_mut(buf.len() - TAG_LEN);
+        if !cipher.open(index, last, data, tag) {
+            return Err(OpenError::Chunk { index });
+        }
+        out.write_all(data)?;
+        Ok(())
+    })?;
+    if s.complete {
+        let mut extra = [0u8; 1];
+        if read_full(&mut r, &mut extra)? != 0 {
+            return Err(OpenError::Frame {
+                index: s.chunks,
+                what: "data after the final chunk".into(),
+            });
         }
     }
     Ok((header, s))
