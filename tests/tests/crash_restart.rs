@@ -108,7 +108,11 @@ fn kill_9_during_100_calls_then_restart_keeps_every_recording() {
         "first call after restart took {accepted_in:?}"
     );
     assert_eq!(call.bye(), Some(200));
-    let after = server.recordings();
+    // The writer opens and closes the new call's recording after the SIP
+    // answers: wait for it rather than race it.
+    let after = server.wait_recordings(Duration::from_secs(10), |r| {
+        r.len() == CALLS + 1 && r.iter().all(|(_, m)| m["ended_at"].is_string())
+    });
     assert_eq!(after.len(), CALLS + 1);
     let repaired: Vec<_> = after
         .iter()
