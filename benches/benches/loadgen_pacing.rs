@@ -17,6 +17,12 @@
 //!   UDP, socket queueing) runs in softirq on the *sending* core, so the
 //!   generator's core pays it too: this is the set-up the capacity bench
 //!   uses.
+//! - `dpdk-null` (`--features dpdk`): `--tx dpdk` through DPDK's `net_null`
+//!   driver, which frees each frame it is given. No system call and no
+//!   kernel: this is the generator's own cost (timer wheel, frame build,
+//!   UDP checksum, mbuf copy, burst hand-over) as in front of a NIC's
+//!   transmit ring, minus the descriptor writes a real NIC adds. Each run is
+//!   a child process (one EAL per process), pinned to `--gen-core`.
 //!
 //! Reported per run: packets/s achieved vs the target (streams × 50), send
 //! errors, the sink's count (loopback), and the send lag from the timer
@@ -48,7 +54,8 @@ struct Args {
     /// Stream counts (50 packets/s each).
     #[arg(long, value_delimiter = ',', default_value = "10000,20000,40000")]
     streams: Vec<u32>,
-    /// Targets, in order at each count: discard, loopback.
+    /// Targets, in order at each count: discard, loopback, dpdk-null (the
+    /// last needs `--features dpdk`).
     #[arg(long, value_delimiter = ',', default_value = "discard,loopback")]
     sinks: Vec<String>,
     /// Seconds each stream sends.
@@ -74,6 +81,10 @@ struct Args {
     json: Option<PathBuf>,
     #[arg(long, hide = true)]
     bench: bool,
+    /// Internal: run one `dpdk-null` measurement of this many streams and
+    /// print it as JSON (the parent starts one process per run).
+    #[arg(long, hide = true)]
+    dpdk_child: Option<u32>,
 }
 
 #[derive(Parser)]
@@ -270,8 +281,9 @@ fn loadgen(
     streams: u32,
     a: &Args,
     ports: u16,
+    extra: &[String],
 ) -> Result<Summary, String> {
-    let argv = [
+    let mut argv = vec![
         "loadgen".to_string(),
         "--target".into(),
         format!("{target_ip}:5060"),
@@ -289,8 +301,89 @@ fn loadgen(
         a.sockets.to_string(),
         "--quiet".into(),
     ];
+    argv.extend_from_slice(extra);
     let cli = LoadgenCli::try_parse_from(argv).map_err(|e| e.to_string())?;
     mediafork_loadgen::run_until(&cli.a, &AtomicBool::new(false)).map_err(|e| e.to_string())
+}
+
+/// One `dpdk-null` run in this (child) process: prints the summary and the
+/// process's CPU seconds as JSON on stdout.
+#[cfg(feature = "dpdk")]
+fn dpdk_child(streams: u32, a: &Args, tck: f64) {
+    let mut set = nix::sched::CpuSet::new();
+    set.set(a.gen_core).expect("core number");
+    nix::sched::sched_setaffinity(Pid::from_raw(0), &set).expect("pin the generator");
+    let runtime = mediafork_dpdk::testing::RuntimeDir::new(&format!("pace{streams}"));
+    let eal = [
+        "--no-huge".to_string(),
+        "--no-pci".into(),
+        "-m".into(),
+        "512".into(),
+        "--no-telemetry".into(),
+        "--log-level=lib.eal:notice".into(),
+        format!("--lcores=0@{}", a.gen_core),
+        format!("--file-prefix={}", runtime.prefix),
+        "--vdev=net_null0".into(),
+    ]
+    .join(" ");
+    let extra = [
+        "--tx".to_string(),
+        "dpdk".into(),
+        "--dpdk-eal".into(),
+        eal,
+        "--dpdk-port".into(),
+        "net_null0".into(),
+        "--dst-mac".into(),
+        "02:00:00:00:00:02".into(),
+    ];
+    let c0 = process_cpu(tck);
+    let r = loadgen("127.0.0.1", "127.0.0.1", streams, a, a.sink_ports, &extra);
+    let cpu = process_cpu(tck) - c0;
+    match r {
+        Ok(s) => println!("{}", serde_json::json!({ "summary": s, "cpu": cpu })),
+        Err(e) => println!("{}", serde_json::json!({ "error": e })),
+    }
+}
+
+/// Runs `dpdk_child` for `streams` in a new process of this binary.
+fn dpdk_run(streams: u32, a: &Args) -> Result<(Summary, f64), String> {
+    if !cfg!(feature = "dpdk") {
+        return Err("dpdk-null needs `--features dpdk`".into());
+    }
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let o = Command::new(exe)
+        .args(["--dpdk-child", &streams.to_string()])
+        .args(["--gen-core", &a.gen_core.to_string()])
+        .args(["--secs", &a.secs.to_string(), "--rate", &a.rate.to_string()])
+        .args(["--sockets", &a.sockets.to_string()])
+        .args(["--sink-ports", &a.sink_ports.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&o.stdout);
+    let v: serde_json::Value = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| format!("no result from the child ({}): {text}", o.status))?;
+    if let Some(e) = v["error"].as_str() {
+        return Err(e.to_string());
+    }
+    let s = &v["summary"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(0);
+    let summary = Summary {
+        packets_sent: n("packets_sent"),
+        send_errors: n("send_errors"),
+        late_sends: n("late_sends"),
+        lag_p50_us: n("lag_p50_us"),
+        lag_p99_us: n("lag_p99_us"),
+        lag_max_us: n("lag_max_us"),
+        achieved_pps: s["achieved_pps"].as_f64().unwrap_or(0.0),
+        duration_secs: s["duration_secs"].as_f64().unwrap_or(0.0),
+        tx_port: s["tx_port"].as_str().map(str::to_owned),
+        ..Summary::default()
+    };
+    Ok((summary, v["cpu"].as_f64().unwrap_or(0.0)))
 }
 
 fn loadavg() -> String {
@@ -302,6 +395,16 @@ fn loadavg() -> String {
 
 fn main() {
     let args = Arc::new(Args::parse());
+    if let Some(streams) = args.dpdk_child {
+        #[cfg(feature = "dpdk")]
+        dpdk_child(streams, &args, tck());
+        #[cfg(not(feature = "dpdk"))]
+        println!(
+            "{}",
+            serde_json::json!({ "error": format!("{streams} streams: built without dpdk") })
+        );
+        return;
+    }
     let ns = match Ns::create() {
         Ok(ns) => ns,
         Err(e) => {
@@ -343,14 +446,21 @@ fn main() {
             let t0 = Instant::now();
             let a = args.clone();
             let ports = args.sink_ports;
-            let r = ns
-                .spawn(args.gen_core, "pace-gen", move || {
-                    loadgen(dst, src, streams, &a, ports)
+            let mut child_cpu = None;
+            let r = if target == "dpdk-null" {
+                dpdk_run(streams, &args).map(|(s, cpu)| {
+                    child_cpu = Some(cpu);
+                    s
+                })
+            } else {
+                ns.spawn(args.gen_core, "pace-gen", move || {
+                    loadgen(dst, src, streams, &a, ports, &[])
                 })
                 .join()
                 .map_err(|_| "generator panicked".to_string())
                 .and_then(|r| r)
-                .and_then(|r| r);
+                .and_then(|r| r)
+            };
             let wall = t0.elapsed().as_secs_f64();
             // Let the sink drain what is queued.
             std::thread::sleep(Duration::from_millis(300));
@@ -368,7 +478,13 @@ fn main() {
                 Some(Some(x)) => (Some(x.packets), x.cpu),
                 _ => (None, 0.0),
             };
-            let gen_cpu = cpu - sink_cpu;
+            let gen_cpu = child_cpu.unwrap_or(cpu - sink_cpu);
+            // A child's CPU is measured over its run alone, not its start-up.
+            let busy_wall = if child_cpu.is_some() {
+                s.duration_secs
+            } else {
+                wall
+            };
             let target_pps = f64::from(streams) * 50.0;
             let expected = u64::from(streams) * 50 * args.secs;
             let load = loadavg();
@@ -383,7 +499,7 @@ fn main() {
                 s.lag_p99_us,
                 s.lag_max_us,
                 100.0 * s.late_sends as f64 / s.packets_sent.max(1) as f64,
-                100.0 * gen_cpu / wall,
+                100.0 * gen_cpu / busy_wall,
                 load.split_whitespace().next().unwrap_or(""),
             );
             out.push(serde_json::json!({

@@ -369,6 +369,10 @@ fn start_load(sip: SocketAddr, calls: usize, rate: f64) -> Load {
         pcap: None,
         pcap_ports: "39500-43500".parse().expect("port range"),
         sockets: 4,
+        tx: mediafork_loadgen::TxKind::Socket,
+        dpdk_eal: None,
+        dpdk_port: "0".into(),
+        dst_mac: None,
         json: false,
         quiet: true,
     };

@@ -20,6 +20,8 @@ Examples:
   mediafork loadgen --target 10.0.0.5 --rtp-only 40000-40099 --calls 50 --duration 1m
   mediafork loadgen --pcap load.pcap --calls 20 --duration 10s --style acme
   mediafork replay --pcap load.pcap --out rec        # record the generated capture
+  mediafork loadgen --target 10.0.0.5 --rtp-only 40000-43999 --calls 20000 --rate 5000 \\
+      --tx dpdk --dpdk-eal '-l 2 -a 0000:3b:00.1' --dst-mac 3c:fd:fe:00:00:01
 
 Each call is one SIPREC recording session as an SBC opens it: an INVITE with a multipart body \
 (SDP offering two a=sendonly streams labelled 1 and 2, plus rs-metadata XML) in the chosen vendor \
@@ -34,6 +36,13 @@ round-robin (ports 2k and 2k+1 of the list, wrapping) on --target's host.
 --pcap writes the same traffic to a capture file instead of sending it, in simulated time: \
 INVITE, a synthesized 200 OK whose SDP answer uses ports from --pcap-ports, ACK, RTP, BYE and \
 its 200 OK, so `mediafork replay` (or a net_pcap run) rebuilds every call.
+
+--tx dpdk (builds with the dpdk feature) sends the RTP through a DPDK transmit queue instead of \
+kernel sockets: the sender thread becomes the EAL's main lcore (pin it with -l in --dpdk-eal), \
+builds each Ethernet/IP/UDP frame itself (source --local-ip and the ports of the --sockets \
+sockets, which stay bound to reserve them; destination MAC --dst-mac) and hands bursts of 32 to \
+the NIC. No system call per packet: one core then paces many more streams (BENCHMARKS.md). SIP, \
+if any, still goes through the kernel.
 
 A progress line is printed on stderr every second (--quiet silences it) and a summary at the \
 end (--json for machine-readable): calls attempted, answered, failed by status, packets sent, \
@@ -112,6 +121,27 @@ pub struct LoadgenArgs {
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub sockets: usize,
 
+    /// How the RTP leaves: kernel UDP sockets (sendmmsg), or a DPDK
+    /// transmit queue (needs a mediafork built with the dpdk feature).
+    #[arg(long, value_enum, default_value_t = TxKind::Socket)]
+    pub tx: TxKind,
+
+    /// With --tx dpdk: the EAL arguments, one string split at spaces, e.g.
+    /// '-l 2 -a 0000:3b:00.1' or, without a NIC or hugepages,
+    /// '--no-huge --no-pci -m 256 -l 0 --vdev=net_null0'.
+    #[arg(long, value_name = "ARGS", allow_hyphen_values = true)]
+    pub dpdk_eal: Option<String>,
+
+    /// With --tx dpdk: the port to send on, by id or by name (a PCI
+    /// address or a vdev name).
+    #[arg(long, value_name = "PORT", default_value = "0")]
+    pub dpdk_port: String,
+
+    /// With --tx dpdk: the destination MAC of every frame: the recorder's
+    /// interface, or the next-hop router's (`ip neigh show`).
+    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    pub dst_mac: Option<Mac>,
+
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -119,6 +149,57 @@ pub struct LoadgenArgs {
     /// No progress line.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// How RTP is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TxKind {
+    /// Kernel UDP sockets, `sendmmsg` batches.
+    Socket,
+    /// A DPDK transmit queue (`--features dpdk`).
+    Dpdk,
+}
+
+/// An Ethernet MAC address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let m = self.0;
+        write!(
+            f,
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        )
+    }
+}
+
+/// `aa:bb:cc:dd:ee:ff` (or with `-`), case-insensitive.
+pub fn parse_mac(s: &str) -> Result<Mac, String> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    let bad =
+        || format!("{s:?} is not a MAC address (expected six hex octets, e.g. 3c:fd:fe:00:00:01)");
+    if parts.len() != 6 {
+        return Err(bad());
+    }
+    let mut m = [0u8; 6];
+    for (o, p) in m.iter_mut().zip(parts) {
+        if p.is_empty() || p.len() > 2 {
+            return Err(bad());
+        }
+        *o = u8::from_str_radix(p, 16).map_err(|_| bad())?;
+    }
+    Ok(Mac(m))
+}
+
+/// The DPDK transmit set-up of a `--tx dpdk` run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DpdkTxPlan {
+    pub eal_args: Vec<String>,
+    pub port: String,
+    pub dst_mac: [u8; 6],
 }
 
 /// The audio codec: G.711 µ-law or A-law (8 kHz, one byte per sample).
@@ -300,6 +381,8 @@ pub(crate) struct Plan {
     pub pcap: Option<PathBuf>,
     pub pcap_ports: Vec<u16>,
     pub quiet: bool,
+    /// `Some` with --tx dpdk.
+    pub dpdk: Option<DpdkTxPlan>,
 }
 
 impl Plan {
@@ -397,6 +480,7 @@ impl LoadgenArgs {
                 2 * self.calls
             )));
         }
+        let dpdk = self.dpdk_plan(local_ip)?;
         Ok(Plan {
             mode: match &self.rtp_only {
                 Some(PortList(p)) => Mode::RtpOnly(p.clone()),
@@ -416,7 +500,50 @@ impl LoadgenArgs {
             pcap: self.pcap.clone(),
             pcap_ports,
             quiet: self.quiet,
+            dpdk,
         })
+    }
+
+    fn dpdk_plan(&self, local_ip: IpAddr) -> Result<Option<DpdkTxPlan>, LoadgenError> {
+        let bad = |m: String| Err(LoadgenError::Args(m));
+        if self.tx == TxKind::Socket {
+            if self.dpdk_eal.is_some() || self.dst_mac.is_some() {
+                return bad("--dpdk-eal and --dst-mac go with --tx dpdk".into());
+            }
+            return Ok(None);
+        }
+        if self.pcap.is_some() {
+            return bad("--tx dpdk sends on a port; --pcap writes a file: pick one".into());
+        }
+        let Some(eal) = &self.dpdk_eal else {
+            return bad(
+                "--tx dpdk needs --dpdk-eal: the EAL arguments, e.g. '-l 2 -a 0000:3b:00.1' \
+                 (or '--no-huge --no-pci -m 256 -l 0 --vdev=net_null0' to try it without a NIC)"
+                    .into(),
+            );
+        };
+        let Some(mac) = self.dst_mac else {
+            return bad(
+                "--tx dpdk needs --dst-mac: the MAC of the recorder's interface or of the \
+                 next-hop router (`ip neigh show` on a host on that link)"
+                    .into(),
+            );
+        };
+        if local_ip.is_unspecified() {
+            return bad(format!(
+                "--tx dpdk writes --local-ip into every frame as the source: give a real \
+                 address, not {local_ip}"
+            ));
+        }
+        let eal_args: Vec<String> = eal.split_whitespace().map(str::to_owned).collect();
+        if eal_args.is_empty() {
+            return bad("--dpdk-eal is empty".into());
+        }
+        Ok(Some(DpdkTxPlan {
+            eal_args,
+            port: self.dpdk_port.clone(),
+            dst_mac: mac.0,
+        }))
     }
 }
 
@@ -492,6 +619,58 @@ mod tests {
         .is_err());
         let rtp = p(&["--target", "127.0.0.1", "--rtp-only", "40000-40001"]).unwrap();
         assert_eq!(rtp.mode, Mode::RtpOnly(vec![40000, 40001]));
+    }
+
+    #[test]
+    fn dpdk_tx_options() {
+        let p = |argv: &[&str]| parse(argv).unwrap().plan();
+        let base = ["--target", "127.0.0.1", "--rtp-only", "40000-40001"];
+        let with = |extra: &[&str]| {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            p(&v)
+        };
+        assert!(with(&[]).unwrap().dpdk.is_none());
+        let e = with(&["--tx", "dpdk", "--dst-mac", "02:00:00:00:00:02"]).unwrap_err();
+        assert!(e.to_string().contains("--dpdk-eal"), "{e}");
+        let e = with(&["--tx", "dpdk", "--dpdk-eal", "-l 0"]).unwrap_err();
+        assert!(e.to_string().contains("--dst-mac"), "{e}");
+        let e = with(&["--dst-mac", "02:00:00:00:00:02"]).unwrap_err();
+        assert!(e.to_string().contains("--tx dpdk"), "{e}");
+        let ok = with(&[
+            "--tx",
+            "dpdk",
+            "--dpdk-eal",
+            "--no-huge  -l 0 --vdev=net_null0",
+            "--dst-mac",
+            "02:AB:00:00:00:0c",
+            "--dpdk-port",
+            "net_null0",
+        ])
+        .unwrap()
+        .dpdk
+        .unwrap();
+        assert_eq!(ok.eal_args, ["--no-huge", "-l", "0", "--vdev=net_null0"]);
+        assert_eq!(ok.port, "net_null0");
+        assert_eq!(ok.dst_mac, [2, 0xab, 0, 0, 0, 0x0c]);
+        assert!(parse(&["--target", "x", "--dst-mac", "02:00:00:00:00"]).is_err());
+        assert!(parse(&["--target", "x", "--dst-mac", "02:00:00:00:00:1g2"]).is_err());
+        assert_eq!(
+            parse_mac("3C-FD-FE-00-00-01").unwrap().to_string(),
+            "3c:fd:fe:00:00:01"
+        );
+        let e = p(&[
+            "--pcap",
+            "x.pcap",
+            "--tx",
+            "dpdk",
+            "--dpdk-eal",
+            "-l 0",
+            "--dst-mac",
+            "02:00:00:00:00:02",
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("pick one"), "{e}");
     }
 
     #[test]

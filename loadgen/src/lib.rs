@@ -30,10 +30,16 @@
 //! ```
 
 #![forbid(unsafe_code)]
+// With `--tx dpdk` the frames go through mediafork-dpdk, whose unsafe code
+// is the project's one DPDK wrapper; this crate adds none.
 #![warn(missing_docs)]
 
 pub mod args;
 pub mod call;
+#[cfg(feature = "dpdk")]
+mod dpdk_tx;
+mod egress;
+pub mod frame;
 mod live;
 mod pcap_mode;
 pub mod sender;
@@ -46,7 +52,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-pub use args::{Codec, LoadgenArgs, PortList, PortRange, Style};
+pub use args::{Codec, LoadgenArgs, Mac, PortList, PortRange, Style, TxKind};
 pub use summary::Summary;
 
 /// Why a run could not be carried out. Failed calls are not errors: they

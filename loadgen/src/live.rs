@@ -13,6 +13,7 @@ use nix::sys::socket::{setsockopt, sockopt};
 
 use crate::args::{Mode, Plan};
 use crate::call::{call_spec, invite_text, Action, Call, CallParams, Phase};
+use crate::egress::EgressSetup;
 use crate::sender::{self, Command, StreamStart};
 use crate::sipmsg::Msg;
 use crate::stream::{mix, RtpStream};
@@ -97,8 +98,8 @@ pub(crate) fn run(plan: &Plan, stop: &AtomicBool) -> Result<Summary, LoadgenErro
     };
     let counters = Arc::new(RtpCounters::default());
     let (tx, rx) = mpsc::channel();
-    let sender = sender::spawn(rtp_sockets, epoch, rx, counters.clone())
-        .map_err(|e| LoadgenError::Io("spawn", e))?;
+    let setup = EgressSetup::from_plan(plan, rtp_sockets)?;
+    let sender = sender::spawn(setup, epoch, rx, counters.clone())?;
     let wall = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -126,9 +127,7 @@ pub(crate) fn run(plan: &Plan, stop: &AtomicBool) -> Result<Summary, LoadgenErro
     let mut progress = Progress::new(!plan.quiet);
     let result = d.drive(stop, &counters, &mut progress);
     let _ = d.to_sender.send(Command::Stop);
-    let report = sender
-        .join()
-        .map_err(|_| LoadgenError::Internal("the RTP sender thread panicked"))?;
+    let report = sender.join()?;
     progress.finish();
     result?;
     let st = &d.stats;
@@ -166,6 +165,13 @@ pub(crate) fn run(plan: &Plan, stop: &AtomicBool) -> Result<Summary, LoadgenErro
             0.0
         },
         pcap: None,
+        tx: if plan.dpdk.is_some() {
+            "dpdk"
+        } else {
+            "socket"
+        }
+        .into(),
+        tx_port: report.egress_note,
     })
 }
 
@@ -443,6 +449,10 @@ impl Driver<'_> {
                 let sock = socks[j.min(1)];
                 Some(StreamStart {
                     stream: RtpStream::new(ssrc, pt, self.plan.ptime_ms, now),
+                    src: SocketAddr::new(
+                        self.plan.local_ip,
+                        self.rtp_ports[sock % self.rtp_ports.len()],
+                    ),
                     dst,
                     sock,
                     packets,

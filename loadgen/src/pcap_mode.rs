@@ -98,6 +98,7 @@ pub(crate) fn run(plan: &Plan) -> Result<Summary, LoadgenError> {
             0.0
         },
         pcap: Some(path),
+        tx: "pcap".into(),
         ..s.clone()
     })
 }

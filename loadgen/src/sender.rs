@@ -2,35 +2,34 @@
 //!
 //! Each stream sits in a [`TimerWheel`] keyed by its next packet's due
 //! time. Every wake-up fires what is due, writes those packets into
-//! per-socket batches and sends each batch with one `sendmmsg` (up to
-//! [`BATCH`] datagrams per system call), so the cost per packet is a header
-//! write, a payload fill and a share of one system call. Sockets are
-//! non-blocking: a full send buffer is counted as a send error rather than
-//! stalling every other stream's schedule.
+//! per-lane batches and hands each batch to the [`Egress`]: with sockets,
+//! one `sendmmsg` (up to [`BATCH`] datagrams per system call), so the cost
+//! per packet is a header write, a payload fill and a share of one system
+//! call; with `--tx dpdk`, whole frames into a NIC queue and no system
+//! call. Sockets are non-blocking and a full queue is not waited on: what
+//! does not fit is counted as a send error rather than stalling every other
+//! stream's schedule.
 //!
-//! Lag is measured per packet from its due time to the return of the
-//! `sendmmsg` that carried it, which is what a receiver's jitter sees.
+//! Lag is measured per packet from its due time to the return of the send
+//! that carried it, which is what a receiver's jitter sees.
 
 use std::collections::HashMap;
-use std::io::IoSlice;
-use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use nix::errno::Errno;
-use nix::sys::socket::{sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage};
+use nix::sys::socket::SockaddrStorage;
 
-use crate::stream::{RtpStream, MAX_PACKET};
+pub use crate::egress::BATCH;
+use crate::egress::{Batch, Egress, EgressSetup};
+use crate::frame::FrameHeader;
+use crate::stream::RtpStream;
 use crate::summary::{RtpCounters, LATE_NS};
 use crate::wheel::TimerWheel;
-
-/// Datagrams per `sendmmsg`.
-pub const BATCH: usize = 64;
+use crate::LoadgenError;
 /// Wheel granularity: a tenth of the late threshold.
 pub const TICK_NS: u64 = 100_000;
 /// Slots: 1024 × 100 µs covers a 40 ms ptime without wrapping.
@@ -61,6 +60,8 @@ pub(crate) enum Command {
 #[derive(Debug)]
 pub(crate) struct StreamStart {
     pub stream: RtpStream,
+    /// Our address and port (socket `sock`'s): what a frame says it is from.
+    pub src: SocketAddr,
     pub dst: SocketAddr,
     /// Index into the socket pool.
     pub sock: usize,
@@ -81,12 +82,15 @@ pub(crate) struct SenderReport {
     pub lag_us: Histogram<u64>,
     pub first_send_ns: Option<u64>,
     pub last_send_ns: u64,
+    /// What the egress had to say at the end (the DPDK port's counters).
+    pub egress_note: Option<String>,
 }
 
 struct Live {
     stream: RtpStream,
     dst: SockaddrStorage,
-    sock: usize,
+    hdr: FrameHeader,
+    lane: usize,
     left: u64,
 }
 
@@ -97,27 +101,8 @@ struct Slot {
     live: Option<Live>,
 }
 
-/// One socket's pending datagrams.
-struct Batch {
-    bufs: Vec<[u8; MAX_PACKET]>,
-    lens: Vec<usize>,
-    addrs: Vec<Option<SockaddrStorage>>,
-    dues: Vec<u64>,
-}
-
-impl Batch {
-    fn new() -> Self {
-        Self {
-            bufs: vec![[0u8; MAX_PACKET]; BATCH],
-            lens: Vec::with_capacity(BATCH),
-            addrs: Vec::with_capacity(BATCH),
-            dues: Vec::with_capacity(BATCH),
-        }
-    }
-}
-
 struct Sender {
-    sockets: Vec<UdpSocket>,
+    egress: Egress,
     epoch: Instant,
     counters: Arc<RtpCounters>,
     wheel: TimerWheel<(u32, u32)>,
@@ -128,19 +113,32 @@ struct Sender {
     report: SenderReport,
 }
 
-/// Start the sender thread over `sockets`; its clock is `epoch`.
+/// Start the sender thread; its clock is `epoch`. Returns once the thread
+/// has opened its egress (for DPDK: EAL, port and queue), or with the
+/// reason it could not.
 pub(crate) fn spawn(
-    sockets: Vec<UdpSocket>,
+    setup: EgressSetup,
     epoch: Instant,
     commands: Receiver<Command>,
     counters: Arc<RtpCounters>,
-) -> std::io::Result<JoinHandle<SenderReport>> {
-    std::thread::Builder::new()
+) -> Result<JoinHandle, LoadgenError> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(1);
+    let handle = std::thread::Builder::new()
         .name("loadgen-rtp".into())
         .spawn(move || {
-            let n = sockets.len();
+            let egress = match Egress::open(setup) {
+                Ok(e) => {
+                    let _ = ready_tx.send(Ok(()));
+                    e
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                    return None;
+                }
+            };
+            let n = egress.lanes();
             let mut s = Sender {
-                sockets,
+                egress,
                 epoch,
                 counters,
                 wheel: TimerWheel::new(TICK_NS, WHEEL_SLOTS),
@@ -158,11 +156,38 @@ pub(crate) fn spawn(
                         .expect("valid histogram bounds"),
                     first_send_ns: None,
                     last_send_ns: 0,
+                    egress_note: None,
                 },
             };
             s.run(&commands);
-            s.report
+            s.report.egress_note = s.egress.close();
+            Some(s.report)
         })
+        .map_err(|e| LoadgenError::Io("spawn", e))?;
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(JoinHandle(handle)),
+        Ok(Err(e)) => {
+            let _ = handle.join();
+            Err(e)
+        }
+        Err(_) => Err(LoadgenError::Internal(
+            "the RTP sender thread died while opening its egress",
+        )),
+    }
+}
+
+/// The running sender thread.
+pub(crate) struct JoinHandle(std::thread::JoinHandle<Option<SenderReport>>);
+
+impl JoinHandle {
+    /// Wait for the thread's report (after [`Command::Stop`]).
+    pub fn join(self) -> Result<SenderReport, LoadgenError> {
+        self.0
+            .join()
+            .ok()
+            .flatten()
+            .ok_or(LoadgenError::Internal("the RTP sender thread panicked"))
+    }
 }
 
 impl Sender {
@@ -172,10 +197,6 @@ impl Sender {
 
     fn run(&mut self, commands: &Receiver<Command>) {
         let mut due = Vec::new();
-        // MultiHeaders holds raw pointers, so it lives on this thread only.
-        let mut headers: Vec<MultiHeaders<SockaddrStorage>> = (0..self.sockets.len())
-            .map(|_| MultiHeaders::preallocate(BATCH, None))
-            .collect();
         loop {
             // Commands first, so a stream added now is due now.
             loop {
@@ -198,24 +219,26 @@ impl Sender {
                     continue;
                 };
                 live.left -= 1;
-                let b = &mut self.batches[live.sock];
-                let i = b.lens.len();
+                let b = &mut self.batches[live.lane];
+                let buf = &mut b.bufs[b.lens.len()];
                 b.dues.push(live.stream.due_ns);
-                let len = live.stream.write_next(&mut b.bufs[i]);
+                let h = live.hdr.len();
+                let len = h + live.stream.write_next(&mut buf[h..]);
+                live.hdr.finish(&mut buf[..len]);
                 b.lens.push(len);
                 b.addrs.push(Some(live.dst));
                 let next = live.stream.due_ns;
-                let sock = live.sock;
+                let lane = live.lane;
                 if live.left > 0 {
                     self.wheel.insert(next, (idx, gen));
                 }
-                if self.batches[sock].lens.len() == BATCH {
-                    self.flush(sock, &mut headers[sock]);
+                if self.batches[lane].lens.len() == BATCH {
+                    self.flush(lane);
                 }
             }
-            for (sock, h) in headers.iter_mut().enumerate() {
-                if !self.batches[sock].lens.is_empty() {
-                    self.flush(sock, h);
+            for lane in 0..self.batches.len() {
+                if !self.batches[lane].lens.is_empty() {
+                    self.flush(lane);
                 }
             }
             // Wait for the next due slot, or a command.
@@ -245,6 +268,7 @@ impl Sender {
                 let ids = self.by_call.entry(call).or_default();
                 for StreamStart {
                     stream,
+                    src,
                     dst,
                     sock,
                     packets,
@@ -260,10 +284,12 @@ impl Sender {
                     let slot = &mut self.slots[idx as usize];
                     slot.gen = slot.gen.wrapping_add(1);
                     let due = stream.due_ns;
+                    let hdr = self.egress.header(src, dst, stream.packet_len());
                     slot.live = Some(Live {
                         stream,
                         dst: SockaddrStorage::from(dst),
-                        sock: sock % self.sockets.len(),
+                        hdr,
+                        lane: self.egress.lane(sock),
                         left: packets,
                     });
                     self.wheel.insert(due, (idx, slot.gen));
@@ -284,48 +310,10 @@ impl Sender {
         }
     }
 
-    fn flush(&mut self, sock: usize, headers: &mut MultiHeaders<SockaddrStorage>) {
-        let b = &mut self.batches[sock];
-        let n = b.lens.len();
-        let fd = self.sockets[sock].as_raw_fd();
-        let iovs: Vec<[IoSlice<'_>; 1]> = b
-            .bufs
-            .iter()
-            .zip(&b.lens)
-            .map(|(buf, &len)| [IoSlice::new(&buf[..len])])
-            .collect();
-        let no_cmsgs: [ControlMessage<'_>; 0] = [];
-        let (mut start, mut sent, mut errors, mut bytes) = (0, 0u64, 0u64, 0u64);
-        while start < n {
-            match sendmmsg(
-                fd,
-                headers,
-                &iovs[start..],
-                &b.addrs[start..n],
-                no_cmsgs,
-                MsgFlags::empty(),
-            ) {
-                Ok(results) => {
-                    let k = results.count();
-                    if k == 0 {
-                        errors += 1;
-                        start += 1;
-                    } else {
-                        bytes += b.lens[start..start + k].iter().sum::<usize>() as u64;
-                        sent += k as u64;
-                        start += k;
-                    }
-                }
-                Err(Errno::EINTR) => {}
-                // The datagram at `start` was refused (EAGAIN: the socket
-                // buffer is full; others: no route, ...): count and move on.
-                Err(_) => {
-                    errors += 1;
-                    start += 1;
-                }
-            }
-        }
-        drop(iovs);
+    fn flush(&mut self, lane: usize) {
+        let b = &mut self.batches[lane];
+        let out = self.egress.send(lane, b);
+        let (sent, bytes, errors) = (out.packets, out.bytes, out.errors);
         let now = self.epoch.elapsed().as_nanos() as u64;
         let mut late = 0;
         for &due in &b.dues {
@@ -335,9 +323,7 @@ impl Sender {
             }
             self.report.lag_us.saturating_record((lag / 1000).max(1));
         }
-        b.lens.clear();
-        b.addrs.clear();
-        b.dues.clear();
+        b.clear();
         let r = &mut self.report;
         r.packets += sent;
         r.bytes += bytes;

@@ -46,6 +46,11 @@ impl RtpStream {
         }
     }
 
+    /// Length of every packet of the stream.
+    pub fn packet_len(&self) -> usize {
+        RTP_HEADER_LEN + self.samples as usize
+    }
+
     /// Write the next packet into `buf` and step the stream to the one
     /// after it; returns the packet's length.
     ///
@@ -53,7 +58,7 @@ impl RtpStream {
     /// If `buf` is shorter than the packet (it never is with
     /// [`MAX_PACKET`]-sized buffers and ptime up to 40 ms).
     pub fn write_next(&mut self, buf: &mut [u8]) -> usize {
-        let len = RTP_HEADER_LEN + self.samples as usize;
+        let len = self.packet_len();
         let b = &mut buf[..len];
         b[0] = 0x80;
         // Marker on the first packet: the start of a talkspurt.

@@ -60,7 +60,8 @@ pub struct Summary {
     pub send_errors: u64,
     /// RTP packets sent more than 1 ms after their scheduled time.
     pub late_sends: u64,
-    /// Send lag (time from schedule to the `sendmmsg` return), median, µs.
+    /// Send lag (time from schedule to the return of the `sendmmsg` or
+    /// DPDK burst that carried the packet), median, µs.
     pub lag_p50_us: u64,
     /// Send lag, 99th percentile, µs.
     pub lag_p99_us: u64,
@@ -73,6 +74,11 @@ pub struct Summary {
     /// The capture written, with `--pcap`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pcap: Option<PathBuf>,
+    /// How the RTP left: `socket`, `dpdk`, or `pcap` (written to a file).
+    pub tx: String,
+    /// With `--tx dpdk`: the port's own transmit counters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tx_port: Option<String>,
 }
 
 impl Summary {
@@ -122,6 +128,9 @@ impl Summary {
             "  pacing:  {} late (>1 ms), lag p50 {} us, p99 {} us, max {} us",
             self.late_sends, self.lag_p50_us, self.lag_p99_us, self.lag_max_us
         );
+        if let Some(p) = &self.tx_port {
+            let _ = writeln!(s, "  tx:      {p}");
+        }
         let _ = write!(s, "  time:    {:.1} s", self.duration_secs);
         if let Some(p) = &self.pcap {
             let _ = write!(s, "\n  capture: {}", p.display());

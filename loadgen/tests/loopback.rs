@@ -32,6 +32,10 @@ fn args(target: SocketAddr) -> LoadgenArgs {
         pcap: None,
         pcap_ports: "39500-43500".parse().unwrap(),
         sockets: 2,
+        tx: mediafork_loadgen::TxKind::Socket,
+        dpdk_eal: None,
+        dpdk_port: "0".into(),
+        dst_mac: None,
         json: false,
         quiet: true,
     }

@@ -26,6 +26,10 @@ fn args(pcap: &Path) -> LoadgenArgs {
         pcap: Some(pcap.to_path_buf()),
         pcap_ports: "39500-43500".parse().unwrap(),
         sockets: 4,
+        tx: mediafork_loadgen::TxKind::Socket,
+        dpdk_eal: None,
+        dpdk_port: "0".into(),
+        dst_mac: None,
         json: false,
         quiet: true,
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dpdk_common::{require_dpdk_binary, require_root, RuntimeDir};
+use dpdk_common::{require_dpdk_binary, require_root, Namespaces, Proc, RuntimeDir};
 use mediafork_e2e::mediafork_bin;
 use mediafork_testkit::payload::{Block, Law};
 use mediafork_testkit::stream::{Impairments, StreamSpec};
@@ -29,53 +29,6 @@ const REC_IP: &str = "10.250.7.1";
 const SRC_IP: &str = "10.250.7.2";
 /// RTP packets per stream.
 const PACKETS: u32 = 100;
-
-fn ip(args: &[&str]) {
-    let o = Command::new("ip")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("`ip` (iproute2) is needed by this test: {e}"));
-    assert!(
-        o.status.success(),
-        "ip {args:?} failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Network namespaces that are deleted when the test ends, also on failure
-/// (the veth pair goes with them).
-struct Namespaces(Vec<String>);
-
-impl Namespaces {
-    fn create(names: &[&str]) -> Namespaces {
-        let mut ns = Namespaces(Vec::new());
-        for n in names {
-            // A namespace left by an earlier, killed run of the same pid.
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-            ip(&["netns", "add", n]);
-            ns.0.push(n.to_string());
-        }
-        ns
-    }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.0 {
-            let _ = Command::new("ip").args(["netns", "del", n]).output();
-        }
-    }
-}
-
-/// A child process killed when the test ends.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// A UDP socket bound in network namespace `ns`: a thread enters the
 /// namespace (setns affects only the calling thread) and opens it there;
@@ -163,36 +116,10 @@ fn dpdk_af_packet_veth_live_siprec_call() {
     require_dpdk_binary();
     let pid = std::process::id();
     let (ns_rec, ns_src) = (format!("mfrec-{pid}"), format!("mfsrc-{pid}"));
-    let _namespaces = Namespaces::create(&[&ns_rec, &ns_src]);
-    ip(&[
-        "-n", &ns_rec, "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", &ns_src,
-    ]);
-    ip(&[
-        "-n",
-        &ns_rec,
-        "addr",
-        "add",
-        &format!("{REC_IP}/30"),
-        "dev",
-        "v0",
-    ]);
-    ip(&[
-        "-n",
-        &ns_src,
-        "addr",
-        "add",
-        &format!("{SRC_IP}/30"),
-        "dev",
-        "v1",
-    ]);
-    for (ns, dev) in [
-        (&ns_rec, "v0"),
-        (&ns_src, "v1"),
-        (&ns_rec, "lo"),
-        (&ns_src, "lo"),
-    ] {
-        ip(&["-n", ns, "link", "set", dev, "up"]);
-    }
+    let _namespaces = Namespaces::veth_pair(
+        (&ns_rec, "v0", &format!("{REC_IP}/30")),
+        (&ns_src, "v1", &format!("{SRC_IP}/30")),
+    );
 
     let runtime = RuntimeDir::new("af-packet-veth");
     let tmp = tempfile::tempdir().unwrap();

@@ -6,10 +6,10 @@
 mod dpdk_common;
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use dpdk_common::{require_dpdk_binary, require_root, RuntimeDir};
+use dpdk_common::{require_dpdk_binary, require_root, Proc, RuntimeDir};
 use mediafork_e2e::mediafork_bin;
 use serde_json::Value;
 
@@ -36,15 +36,6 @@ fn run_config(cfg: &Path) -> Output {
         .arg(cfg)
         .output()
         .expect("spawn mediafork")
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
