@@ -379,6 +379,8 @@ fn dpdk_run(streams: u32, a: &Args) -> Result<(Summary, f64), String> {
         lag_p99_us: n("lag_p99_us"),
         lag_max_us: n("lag_max_us"),
         achieved_pps: s["achieved_pps"].as_f64().unwrap_or(0.0),
+        sender_busy: s["sender_busy"].as_f64().unwrap_or(0.0),
+        sender_ns_per_packet: s["sender_ns_per_packet"].as_f64().unwrap_or(0.0),
         duration_secs: s["duration_secs"].as_f64().unwrap_or(0.0),
         tx_port: s["tx_port"].as_str().map(str::to_owned),
         ..Summary::default()
@@ -418,8 +420,8 @@ fn main() {
         "generator on core {}, sink on core {}, {} s per stream, {} pairs/s ramp, {} sockets\n",
         args.gen_core, args.sink_core, args.secs, args.rate, args.sockets
     );
-    println!("| streams | target | target pps | packets sent | expected | achieved pps (first→last packet) | of target | send errors | sink received | lag p50 µs | lag p99 µs | lag max µs | late > 1 ms | generator CPU s | generator core use | load avg (1 min) |");
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| streams | target | target pps | packets sent | expected | achieved pps (first→last packet) | of target | send errors | sink received | lag p50 µs | lag p99 µs | lag max µs | late > 1 ms | generator CPU s | generator core use | sender busy | sender ns/packet | load avg (1 min) |");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut out = Vec::new();
     for &streams in &args.streams {
         for target in &args.sinks {
@@ -489,7 +491,7 @@ fn main() {
             let expected = u64::from(streams) * 50 * args.secs;
             let load = loadavg();
             println!(
-                "| {streams} | {target} | {target_pps:.0} | {} | {expected} | {:.0} | {:.1}% | {} | {} | {} | {} | {} | {:.2}% | {gen_cpu:.2} | {:.0}% | {} |",
+                "| {streams} | {target} | {target_pps:.0} | {} | {expected} | {:.0} | {:.1}% | {} | {} | {} | {} | {} | {:.2}% | {gen_cpu:.2} | {:.0}% | {:.1}% | {:.0} | {} |",
                 s.packets_sent,
                 s.achieved_pps,
                 100.0 * s.achieved_pps / target_pps,
@@ -500,6 +502,8 @@ fn main() {
                 s.lag_max_us,
                 100.0 * s.late_sends as f64 / s.packets_sent.max(1) as f64,
                 100.0 * gen_cpu / busy_wall,
+                100.0 * s.sender_busy,
+                s.sender_ns_per_packet,
                 load.split_whitespace().next().unwrap_or(""),
             );
             out.push(serde_json::json!({
@@ -510,6 +514,7 @@ fn main() {
                 "lag_p99_us": s.lag_p99_us, "lag_max_us": s.lag_max_us,
                 "late_sends": s.late_sends, "generator_cpu_s": gen_cpu,
                 "wall_s": wall, "duration_s": s.duration_secs, "loadavg": load,
+                "sender_busy": s.sender_busy, "sender_ns_per_packet": s.sender_ns_per_packet,
             }));
         }
     }

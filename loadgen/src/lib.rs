@@ -13,7 +13,10 @@
 //! The SIP side is a sans-IO state machine per call ([`call`]) driven by the
 //! calling thread. RTP goes out from one thread ([`sender`]) that keeps every
 //! stream in a timer wheel ([`wheel`]) and sends each tick's packets in
-//! `sendmmsg` batches, so tens of thousands of streams fit on one core. The
+//! `sendmmsg` batches (about 9,000 streams per core, the kernel's transmit
+//! path being most of the cost) or, with `--tx dpdk` and the `dpdk`
+//! feature, as whole frames ([`frame`]) through a DPDK transmit queue (40,000
+//! streams on time per core; BENCHMARKS.md §6). The
 //! payload is the testkit's verifiable G.711 pattern, so the recordings a
 //! load run leaves can be checked sample by sample.
 //!

@@ -158,6 +158,8 @@ pub(crate) fn run(plan: &Plan, stop: &AtomicBool) -> Result<Summary, LoadgenErro
         lag_p50_us: report.lag_us.value_at_quantile(0.5),
         lag_p99_us: report.lag_us.value_at_quantile(0.99),
         lag_max_us: report.lag_us.max(),
+        sender_busy: report.busy_ns as f64 / epoch.elapsed().as_nanos().max(1) as f64,
+        sender_ns_per_packet: report.busy_ns as f64 / report.packets.max(1) as f64,
         duration_secs: epoch.elapsed().as_secs_f64(),
         achieved_pps: if active_ns > 0 {
             report.packets as f64 / (active_ns as f64 / 1e9)

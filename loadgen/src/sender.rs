@@ -82,6 +82,10 @@ pub(crate) struct SenderReport {
     pub lag_us: Histogram<u64>,
     pub first_send_ns: Option<u64>,
     pub last_send_ns: u64,
+    /// Time spent firing timers, building and sending packets, not
+    /// waiting: the sender's real cost, which its CPU time (it polls when
+    /// the next packet is near) does not show.
+    pub busy_ns: u64,
     /// What the egress had to say at the end (the DPDK port's counters).
     pub egress_note: Option<String>,
 }
@@ -156,6 +160,7 @@ pub(crate) fn spawn(
                         .expect("valid histogram bounds"),
                     first_send_ns: None,
                     last_send_ns: 0,
+                    busy_ns: 0,
                     egress_note: None,
                 },
             };
@@ -208,6 +213,7 @@ impl Sender {
                 }
             }
             let now = self.now_ns();
+            let busy_from = now;
             due.clear();
             self.wheel.advance(now, &mut due);
             for &(idx, gen) in &due {
@@ -243,6 +249,10 @@ impl Sender {
             }
             // Wait for the next due slot, or a command.
             let now = self.now_ns();
+            if !due.is_empty() {
+                // Polls that found nothing due are waiting, not work.
+                self.report.busy_ns += now - busy_from;
+            }
             let wake = self
                 .wheel
                 .next_wakeup_ns()

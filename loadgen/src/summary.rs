@@ -67,6 +67,12 @@ pub struct Summary {
     pub lag_p99_us: u64,
     /// Largest send lag, µs.
     pub lag_max_us: u64,
+    /// Share of the run the RTP sender spent working (firing timers,
+    /// building and sending) rather than waiting, 0–1. Its CPU time is no
+    /// measure: it polls when the next packet is near.
+    pub sender_busy: f64,
+    /// The sender's working time per packet sent, ns.
+    pub sender_ns_per_packet: f64,
     /// Wall-clock length of the run (simulated time with `--pcap`), s.
     pub duration_secs: f64,
     /// RTP packets per second between the first and the last packet.
@@ -128,6 +134,14 @@ impl Summary {
             "  pacing:  {} late (>1 ms), lag p50 {} us, p99 {} us, max {} us",
             self.late_sends, self.lag_p50_us, self.lag_p99_us, self.lag_max_us
         );
+        if self.sender_busy > 0.0 {
+            let _ = writeln!(
+                s,
+                "  sender:  busy {:.1}% of the run, {:.0} ns per packet",
+                100.0 * self.sender_busy,
+                self.sender_ns_per_packet
+            );
+        }
         if let Some(p) = &self.tx_port {
             let _ = writeln!(s, "  tx:      {p}");
         }
