@@ -20,7 +20,7 @@ use crate::recording::meta::{rfc3339, CallIds, CallMeta, ParticipantMeta, SCHEMA
 use crate::ring;
 use crate::source::PacketSource;
 use crate::source_lock::{SourceKey, SourceLatch, SourcePolicy};
-use crate::specs::{CallRef, TrackSpec, TrackTable, TracksExhausted};
+use crate::specs::{CallRef, MediaSeen, TrackSpec, TrackTable, TracksExhausted};
 use crate::srtp::{MasterKey, SrtpSession};
 use crate::stats::{Counters, WorkerStats};
 use crate::worker::{WorkerCommand, WorkerCore};
@@ -369,11 +369,13 @@ impl Engine {
         // Order matters: the writer learns of the track, then the spec is
         // published, then the table points at it. A worker that finds the
         // entry always finds the spec, and the writer the track.
+        let media = Arc::new(MediaSeen::default());
         let _ = self.writer_cmds[entry.writer].send(WriterCommand::AddTrack {
             call: handle.call,
             track,
             index,
             label: setup.label.clone(),
+            media: media.clone(),
         });
         self.shared.tracks.publish(TrackSpec {
             track,
@@ -386,6 +388,7 @@ impl Engine {
             // runs key derivation or key schedules.
             srtp: setup.srtp.as_ref().map(|m| Arc::new(SrtpSession::new(m))),
             source: Arc::new(SourceLatch::new(setup.source, &self.shared.source_key)),
+            media,
         });
         let mut bound = Vec::new();
         for b in &setup.bindings {
@@ -402,6 +405,13 @@ impl Engine {
         }
         entry.tracks.push((track, bound));
         Ok(track)
+    }
+
+    /// Media records the writer has taken for `track` so far (`None`: no
+    /// such track any more). Compare two readings to tell whether media is
+    /// still arriving.
+    pub fn media_seen(&self, track: TrackRef) -> Option<u64> {
+        self.shared.tracks.get(track).map(|s| s.media.count())
     }
 
     /// Bind another address to an existing track (e.g. after a re-INVITE).

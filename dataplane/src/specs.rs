@@ -2,7 +2,7 @@
 //! writers: codecs by payload type, label, writer. A worker reads a track's
 //! spec once, when the track's first packet reaches it, never per packet.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwapOption;
@@ -36,6 +36,30 @@ pub struct TrackSpec {
     /// The source address lock, shared by every worker and carried over
     /// when the spec is republished (codec change, re-key).
     pub source: Arc<SourceLatch>,
+    /// Media records the track's writer has taken, for the control plane's
+    /// no-media timeout; carried over like `source`.
+    pub media: Arc<MediaSeen>,
+}
+
+/// How many media records (audio, losses, segment starts) a track's writer
+/// has taken. Counted by the writer, not the workers: no worker writes
+/// shared memory per packet. The control plane only compares two readings.
+#[derive(Debug, Default)]
+pub struct MediaSeen(AtomicU64);
+
+impl MediaSeen {
+    /// One more record. Only the track's writer calls it, so a load and a
+    /// store are enough (no read-modify-write instruction).
+    #[inline]
+    pub fn note(&self) {
+        self.0
+            .store(self.0.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Records so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl TrackSpec {
@@ -148,6 +172,7 @@ mod tests {
                 crate::source_lock::SourcePolicy::Any,
                 &crate::source_lock::SourceKey::random(),
             )),
+            media: Arc::default(),
         }
     }
 

@@ -32,6 +32,7 @@ const SLOT_OPTIONS: Slot = Slot(9);
 const SLOT_DRAIN: Slot = Slot(10);
 const SLOT_TIMER: Slot = Slot(11);
 const SLOT_MALFORMED: Slot = Slot(12);
+const SLOT_NO_MEDIA: Slot = Slot(41);
 
 /// RTP pacing: one packet per stream every 5 ms (4× real time).
 const PACE: Duration = Duration::from_millis(5);
@@ -796,6 +797,62 @@ fn slow_session_timer_expiry_after_60_s_ends_recording_and_sends_bye() {
 
     let (dir, meta) = server.only_recording();
     assert_closed(&meta, "session_expired");
+    for (label, s) in [("1", &streams[0]), ("2", &streams[1])] {
+        assert_track_exact(&dir, track(&meta, label), s, 0, Law::Ulaw, "PCMU");
+    }
+    server.stop();
+}
+
+// 10b. limits.no_media_timeout: the SRC sends media, then none (it lost the
+// call without a BYE, or its media path broke) → the recorder ends the
+// recording within 1–1.25 timeouts of the last packet and BYEs the SRC.
+#[test]
+fn no_media_timeout_ends_the_call_with_bye_after_the_media_stops() {
+    let opts = ServerOptions {
+        config: Some("[sip]\nmin_se = \"90s\"\n[limits]\nno_media_timeout = \"2s\"\n".into()),
+        ..Default::default()
+    };
+    let mut server = Server::start_with(SLOT_NO_MEDIA, opts);
+    // The session-timer scenario waits for the recorder's BYE; its own
+    // timer (60 s) is far off.
+    let mut sipp = server
+        .sipp("session_timer.xml", 0)
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let ports = sipp.wait_ports("PORTS", LOG_WAIT);
+    let mut streams = [
+        RtpStream::new(ports[0], 0x0ED1_0001, 0),
+        RtpStream::new(ports[1], 0x0ED1_0002, 0),
+    ];
+    send_rtp(&mut streams, 50, PACE);
+    let run = sipp.finish();
+    run.assert_passed();
+    let trace = run.traced();
+    let ok = trace
+        .iter()
+        .find(|t| {
+            !t.sent && t.message.status() == Some(200) && t.message.cseq_method() == Some("INVITE")
+        })
+        .expect("200 to the INVITE");
+    let bye = trace
+        .iter()
+        .find(|t| !t.sent && t.message.method() == Some("BYE"))
+        .expect("BYE from the recorder");
+    // 0.25 s of media from about when the answer came, then 2–2.5 s of
+    // silence (plus the writer's and the test's own delays).
+    let after = bye.at - ok.at;
+    assert!(
+        (2.0..=4.5).contains(&after),
+        "BYE {after:.2} s after the 200 OK; expected about 2.5-3 s"
+    );
+    assert_eq!(
+        bye.message.header("Reason"),
+        Some("Q.850;cause=102;text=\"no media\""),
+        "{}",
+        bye.message.start
+    );
+    let (dir, meta) = server.only_recording();
+    assert_closed(&meta, "no_media");
     for (label, s) in [("1", &streams[0]), ("2", &streams[1])] {
         assert_track_exact(&dir, track(&meta, label), s, 0, Law::Ulaw, "PCMU");
     }

@@ -333,7 +333,7 @@ pub const ALL: &[MetricDef] = &[
         Counter,
         Count,
         &["source", "reason"],
-        "Calls whose recording ended, by source and reason (bye, cancel, session_expired, shutdown, ...).",
+        "Calls whose recording ended, by source and reason (bye, cancel, session_expired, no_media, shutdown, ...).",
     ),
     def(
         CALLS_FAILED,

@@ -359,6 +359,7 @@ pub async fn run(config: Config, reload: Reload) -> Result<(), ServerError> {
         contact,
         on_demand: config.recordings.mode == crate::config::RecordingMode::OnDemand,
         source_policy: config.media.source_policy,
+        no_media_timeout: config.limits.no_media_timeout,
     };
     let mut recorder = Recorder::new(engine.clone(), recorder_cfg, Box::new(pool), receivers);
 
@@ -803,6 +804,7 @@ impl Reloader {
             new.limits.max_calls,
             new.limits.max_calls_per_source,
             new.recordings.pcap,
+            new.limits.no_media_timeout,
         );
         if let Err(e) = (self.reload.set_log_level)(&new.log.level) {
             tracing::error!("reload: log.level {:?}: {e}", new.log.level);

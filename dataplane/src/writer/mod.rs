@@ -31,7 +31,7 @@ use crate::recording::sealed::restore::META_SEALED;
 use crate::recording::sealed::{seal_file, Content, Recipient, RecordingKey, SealedWriter, SUFFIX};
 use crate::report::TrackReport;
 use crate::ring::{Header, Kind, RecordConsumer};
-use crate::specs::CallRef;
+use crate::specs::{CallRef, MediaSeen};
 use crate::track::{codec_from_u8, SegmentReason};
 use crate::DropReason;
 pub use controls::RecordingControl;
@@ -68,6 +68,8 @@ pub enum WriterCommand {
         track: TrackRef,
         index: u32,
         label: Option<String>,
+        /// Counted on every media record of the track.
+        media: Arc<MediaSeen>,
     },
     /// Store a file next to the recording (SIPREC metadata versions).
     WriteFile {
@@ -128,6 +130,8 @@ struct TrackRec {
     worker_segment: u32,
     /// After a Start: audio arriving from this time on opens a new segment.
     restart_after: Option<u64>,
+    /// Shared with the track's spec: the no-media timeout reads it.
+    media: Arc<MediaSeen>,
 }
 
 struct CallRec {
@@ -421,6 +425,7 @@ impl State {
                 track,
                 index,
                 label,
+                media,
             } => {
                 let Some(mut rec) = self.calls.remove(&call) else {
                     return;
@@ -489,6 +494,7 @@ impl State {
                         losses: Vec::new(),
                         worker_segment: 0,
                         restart_after: None,
+                        media,
                     },
                 );
             }
@@ -589,7 +595,13 @@ impl State {
             // may have looked at the channel before it arrived.
             self.drain_commands();
         }
-        let call = self.tracks.get(&h.track).map(|t| t.call);
+        let call = self.tracks.get(&h.track).map(|t| {
+            // Media arrived, whatever becomes of it (paused, stopped, pcap).
+            if h.kind != Kind::TrackEnd {
+                t.media.note();
+            }
+            t.call
+        });
         let rec = call.and_then(|c| self.calls.get_mut(&c));
         let mode = match h.kind {
             Kind::TrackEnd => None,

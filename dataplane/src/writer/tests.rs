@@ -103,6 +103,7 @@ impl Harness {
             track,
             index,
             label: None,
+            media: Default::default(),
         });
     }
 

@@ -25,7 +25,7 @@ use super::log_window::LogWindow;
 use crate::call_info::{call_setup, participants};
 use crate::config::SourcePolicyConfig;
 use crate::replay::metadata_file_name;
-use crate::sdp::Sdp;
+use crate::sdp::{Direction, Sdp};
 use crate::sip::session_timer::{negotiate, Negotiated};
 use crate::sip::{Method, SipMessage};
 use crate::siprec::{classify_invite, metadata_in, ClassifyError, InviteKind};
@@ -88,6 +88,9 @@ pub struct RecorderConfig {
     pub on_demand: bool,
     /// `media.source_policy`.
     pub source_policy: SourcePolicyConfig,
+    /// `limits.no_media_timeout`: end a dialog (BYE) whose media stopped
+    /// this long ago; `None`: never.
+    pub no_media_timeout: Option<Duration>,
 }
 
 /// The SRC's media address for m-line `i`: its `c=`, else the session's.
@@ -149,6 +152,53 @@ struct Dialog {
     refresh_in_flight: bool,
     local_cseq: u32,
     cucm_near_end: Option<bool>,
+    media: MediaWatch,
+}
+
+/// Whether a dialog's media still arrives, for `limits.no_media_timeout`:
+/// the writer's record counts of its tracks, read every quarter of the
+/// timeout, so a dialog ends between one and 1.25 timeouts after its last
+/// packet.
+struct MediaWatch {
+    /// Sum of the tracks' media record counts at the last reading.
+    count: u64,
+    /// When the count last changed (or the clock last restarted).
+    since: Instant,
+    next_check: Instant,
+    /// The SRC said it sends nothing (every recorded m-line `inactive` or
+    /// `recvonly`: on hold): no media is expected, the clock stands still.
+    on_hold: bool,
+}
+
+impl MediaWatch {
+    fn new(now: Instant) -> Self {
+        MediaWatch {
+            count: 0,
+            since: now,
+            next_check: now,
+            on_hold: false,
+        }
+    }
+
+    /// An offer (INVITE or re-INVITE) restarts the clock.
+    fn offer(&mut self, now: Instant, on_hold: bool) {
+        self.since = now;
+        self.next_check = now;
+        self.on_hold = on_hold;
+    }
+
+    /// Whether the dialog has gone `timeout` without media, given its
+    /// tracks' current `count`; schedules the next reading otherwise.
+    fn expired(&mut self, now: Instant, count: u64, timeout: Duration) -> bool {
+        if count != self.count || self.on_hold {
+            self.count = count;
+            self.since = now;
+        } else if now >= self.since + timeout {
+            return true;
+        }
+        self.next_check = (now + timeout / 4).min(self.since + timeout);
+        false
+    }
 }
 
 /// A request we sent (BYE on expiry, UPDATE to refresh the session),
@@ -305,10 +355,17 @@ impl Recorder {
 
     /// Apply reloaded limits (SIGHUP): new calls see them, calls in
     /// progress are untouched.
-    pub fn reload(&mut self, max_calls: usize, max_calls_per_source: usize, pcap: bool) {
+    pub fn reload(
+        &mut self,
+        max_calls: usize,
+        max_calls_per_source: usize,
+        pcap: bool,
+        no_media_timeout: Option<Duration>,
+    ) {
         self.config.max_calls = max_calls;
         self.config.max_calls_per_source = max_calls_per_source;
         self.config.pcap = pcap;
+        self.config.no_media_timeout = no_media_timeout;
     }
 
     /// Recordings in progress that `source` started (counted from the
@@ -598,6 +655,7 @@ impl Recorder {
             refresh_in_flight: false,
             local_cseq: 1,
             cucm_near_end: near,
+            media: MediaWatch::new(now),
         };
         let ports = self.apply_offer(now, &mut dialog, &offer, &verdicts);
         let short = verdicts
@@ -885,6 +943,14 @@ impl Recorder {
                 (Verdict::Refuse(_), None) => out.push(None),
             }
         }
+        // On hold when no recorded m-line has the SRC sending.
+        let sending = verdicts.iter().enumerate().any(|(i, v)| {
+            matches!(v, Verdict::Record { .. })
+                && offer.media.get(i).is_some_and(|m| {
+                    matches!(m.direction(), Direction::SendOnly | Direction::SendRecv)
+                })
+        });
+        dialog.media.offer(now, !sending);
         out
     }
 
@@ -1058,15 +1124,64 @@ impl Recorder {
         }
     }
 
-    /// Earliest session-timer deadline, refresh or retransmission.
+    /// `limits.no_media_timeout`: BYE and end the dialogs whose media
+    /// stopped `timeout` ago (the SBC lost the call without a BYE, or its
+    /// media path broke).
+    fn end_silent_dialogs(&mut self, now: Instant, timeout: Duration) -> Vec<Outbound> {
+        let mut silent = Vec::new();
+        for (call_id, d) in &mut self.dialogs {
+            if d.media.next_check > now {
+                continue;
+            }
+            let count = d
+                .streams
+                .iter()
+                .flatten()
+                .filter_map(|s| self.engine.media_seen(s.track))
+                .sum();
+            if d.media.expired(now, count, timeout) {
+                silent.push(call_id.clone());
+            }
+        }
+        let mut out = Vec::new();
+        for call_id in silent {
+            if let Some(d) = self.dialogs.get_mut(&call_id) {
+                d.local_cseq += 1;
+                // Q.850 cause 102: recovery on timer expiry.
+                let extra = "Reason: Q.850;cause=102;text=\"no media\"\r\n";
+                let (cseq, to, conn) = (d.local_cseq, d.peer, d.conn);
+                if let Some(request) = in_dialog_request("BYE", extra, &call_id, d, &self.config) {
+                    let o = Outbound {
+                        to,
+                        request,
+                        reliable_conn: conn,
+                    };
+                    out.push(self.send_tracked(now, o, &call_id, cseq, Method::Bye));
+                }
+                tracing::info!(%call_id, timeout_s = timeout.as_secs_f64(), "no media: ending the call");
+            }
+            // Counted in mediafork_calls_ended_total{reason="no_media"}.
+            self.end_dialog(now, &call_id, "no_media");
+        }
+        out
+    }
+
+    /// Earliest session-timer deadline, refresh, retransmission or
+    /// no-media check.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let resend = self.pending.iter().map(|b| b.next);
         let refresh = self.dialogs.values().filter_map(refresh_due);
+        let silent = self
+            .config
+            .no_media_timeout
+            .into_iter()
+            .flat_map(|_| self.dialogs.values().map(|d| d.media.next_check));
         self.dialogs
             .values()
             .filter_map(expiry)
             .chain(resend)
             .chain(refresh)
+            .chain(silent)
             .min()
     }
 
@@ -1197,6 +1312,9 @@ impl Recorder {
             }
             self.counters.session_expired += 1;
             self.end_dialog(now, &call_id, "session_expired");
+        }
+        if let Some(timeout) = self.config.no_media_timeout {
+            out.extend(self.end_silent_dialogs(now, timeout));
         }
         out
     }
@@ -1402,6 +1520,7 @@ mod tests {
             contact: "127.0.0.1:5060".into(),
             on_demand: false,
             source_policy: SourcePolicyConfig::First,
+            no_media_timeout: None,
         };
         let r = Recorder::new(
             engine.clone(),
@@ -1640,6 +1759,112 @@ mod tests {
             l.released.len(),
             "every allocated port came back"
         );
+    }
+
+    /// What the writer does for every media record of the call's tracks.
+    fn media_arrives(rec: &Recorder, engine: &Engine) {
+        for d in rec.dialogs.values() {
+            for s in d.streams.iter().flatten() {
+                engine.shared().tracks.get(s.track).unwrap().media.note();
+            }
+        }
+    }
+
+    #[test]
+    fn no_media_timeout_ends_a_silent_call_with_bye_and_spares_a_live_one() {
+        let (mut rec, _log, engine) = recorder();
+        rec.config.no_media_timeout = Some(Duration::from_secs(20));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let ok = rec
+            .on_request(t0, &invite("nm", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        assert_eq!(ok.status(), Some(200));
+        // Checked every quarter of the timeout.
+        assert_eq!(rec.poll_timeout(), Some(t0));
+        assert!(rec.handle_timeout(t0).is_empty());
+        assert_eq!(rec.poll_timeout(), Some(at(5)));
+        // Media for 12 s: each reading sees it move.
+        for s in [5, 10] {
+            media_arrives(&rec, &engine);
+            assert!(rec.handle_timeout(at(s)).is_empty());
+        }
+        assert_eq!(rec.poll_timeout(), Some(at(15)));
+        // Then silence: the dialog ends 20 s after the last reading that
+        // saw media move (at most 25 s after the last packet).
+        for s in [15, 20, 25] {
+            assert!(rec.handle_timeout(at(s)).is_empty(), "at {s} s");
+            assert_eq!(rec.active_recordings(), 1);
+        }
+        assert_eq!(rec.poll_timeout(), Some(at(30)));
+        let out = rec.handle_timeout(at(30));
+        assert_eq!(out.len(), 1, "one BYE");
+        let bye = &out[0].request;
+        assert_eq!(bye.method(), Some(&Method::Bye));
+        assert_eq!(bye.call_id().unwrap(), "nm");
+        assert_eq!(
+            bye.header("Reason"),
+            Some("Q.850;cause=102;text=\"no media\"")
+        );
+        assert_eq!(out[0].to, peer);
+        assert_eq!(rec.active_recordings(), 0);
+        assert_eq!(
+            rec.poll_timeout(),
+            Some(at(30) + Duration::from_millis(500)),
+            "only the BYE's retransmission is left"
+        );
+    }
+
+    #[test]
+    fn no_media_timeout_waits_while_the_call_is_on_hold() {
+        let (mut rec, _log, _engine) = recorder();
+        rec.config.no_media_timeout = Some(Duration::from_secs(20));
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let ok = rec
+            .on_request(t0, &invite("h", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        let tag = ok.to().unwrap().tag().unwrap().to_string();
+        // Hold: both streams inactive. No media is expected however long.
+        let hold = TWO.replace("sendonly", "inactive");
+        let r = rec
+            .on_request(at(1), &invite("h", 2, Some(&tag), &hold, ""), peer, None)
+            .unwrap();
+        assert_eq!(r.status(), Some(200));
+        for s in (5..=120).step_by(5) {
+            assert!(rec.handle_timeout(at(s)).is_empty(), "at {s} s");
+        }
+        assert_eq!(rec.active_recordings(), 1);
+        // Resumed: the clock starts again at the re-INVITE.
+        let r = rec
+            .on_request(at(121), &invite("h", 3, Some(&tag), TWO, ""), peer, None)
+            .unwrap();
+        assert_eq!(r.status(), Some(200));
+        for s in [125, 130, 135, 140] {
+            assert!(rec.handle_timeout(at(s)).is_empty(), "at {s} s");
+        }
+        let out = rec.handle_timeout(at(141));
+        assert_eq!(out.len(), 1, "BYE 20 s after the resume");
+        assert_eq!(rec.active_recordings(), 0);
+    }
+
+    #[test]
+    fn without_no_media_timeout_a_silent_call_stays() {
+        let (mut rec, _log, _engine) = recorder();
+        let t0 = Instant::now();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        rec.on_request(t0, &invite("q", 1, None, TWO, ""), peer, None)
+            .unwrap();
+        assert_eq!(rec.poll_timeout(), None);
+        assert!(rec
+            .handle_timeout(t0 + Duration::from_secs(3600))
+            .is_empty());
+        assert_eq!(rec.active_recordings(), 1);
+        // A reload turns it on for calls in progress too.
+        rec.reload(10, 0, false, Some(Duration::from_secs(30)));
+        assert!(rec.poll_timeout().is_some());
     }
 
     #[test]
@@ -1957,7 +2182,7 @@ mod tests {
     fn max_calls_per_source_refuses_only_that_source() {
         const ONE: &str = "m=audio 20000 RTP/AVP 0\r\na=rtcp-mux\r\na=sendonly\r\n";
         let (mut r, _log, _engine) = recorder();
-        r.reload(10, 2, false);
+        r.reload(10, 2, false, None);
         let now = Instant::now();
         let sbc: SocketAddr = "192.0.2.10:5060".parse().unwrap();
         let other: SocketAddr = "192.0.2.20:5060".parse().unwrap();
@@ -2002,7 +2227,7 @@ mod tests {
         // Three refusals, one source: one entry in the log window.
         assert_eq!(r.refusal_log.tracked(), 1);
         // Reloaded to 0: no per-source limit.
-        r.reload(10, 0, false);
+        r.reload(10, 0, false, None);
         assert_eq!(call(&mut r, "a7", sbc).status(), Some(200));
         assert_eq!(r.recordings_from(sbc.ip()), 3);
     }
