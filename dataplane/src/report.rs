@@ -40,9 +40,12 @@ pub struct TrackReport {
     pub srtp_replay: u64,
     /// Packets from another source than the one the track is locked to.
     pub wrong_source: u64,
+    /// Packets whose raw copy for `call.pcap` did not fit in the ring to
+    /// the writer: the capture lacks them (the audio may still hold them).
+    pub pcap_drops: u64,
 }
 
-const WORDS: usize = 18;
+const WORDS: usize = 19;
 /// Encoded size on the ring.
 pub const ENCODED_LEN: usize = WORDS * 8;
 
@@ -70,6 +73,7 @@ impl TrackReport {
             self.first_arrival_ns,
             self.last_arrival_ns,
             self.wrong_source,
+            self.pcap_drops,
         ];
         let mut out = [0u8; ENCODED_LEN];
         for (chunk, w) in out.chunks_exact_mut(8).zip(words) {
@@ -116,6 +120,7 @@ impl TrackReport {
             srtp_auth_failed: w(12) >> 32,
             srtp_replay: w(12) & u32::MAX as u64,
             wrong_source: w(17),
+            pcap_drops: w(18),
         })
     }
 
@@ -126,6 +131,7 @@ impl TrackReport {
         self.srtp_auth_failed += o.srtp_auth_failed;
         self.srtp_replay += o.srtp_replay;
         self.wrong_source += o.wrong_source;
+        self.pcap_drops += o.pcap_drops;
         if !o.seen {
             return;
         }
@@ -189,6 +195,7 @@ mod tests {
             srtp_auth_failed: 7,
             srtp_replay: 8,
             wrong_source: 9,
+            pcap_drops: 10,
         };
         assert_eq!(TrackReport::decode(&r.encode()), Some(r));
         assert_eq!(r.lost(), 3);

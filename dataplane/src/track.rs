@@ -189,6 +189,12 @@ pub struct TrackCold {
 }
 
 impl TrackCold {
+    /// A raw copy for `call.pcap` did not fit in the ring.
+    #[cold]
+    pub fn note_pcap_drop(&mut self) {
+        self.report.pcap_drops += 1;
+    }
+
     #[cold]
     fn note_loss(&mut self, segment: u32, rel: i64, arrival_ns: u64) {
         let l = &mut self.loss;

@@ -178,8 +178,8 @@ impl WorkerCore {
             return self.deliver_srtp(pkt, dgram, media, track);
         }
         let ring = &mut self.rings[state.writer as usize];
-        if state.capture_pcap() {
-            push_raw(ring, track, pkt, &dgram.src, &dgram.dst);
+        if state.capture_pcap() && !push_raw(ring, track, pkt, &dgram.src, &dgram.dst) {
+            cold.note_pcap_drop();
         }
         let env = TrackEnv {
             limits: self.limits,
@@ -230,9 +230,9 @@ impl WorkerCore {
         let len = cold.unprotect(rtcp, buf, &self.shared.tracks, track)?;
         let plain = &self.scratch[..len];
         let ring = &mut self.rings[state.writer as usize];
-        if state.capture_pcap() {
-            // As received (encrypted), and only once authenticated.
-            push_raw(ring, track, pkt, &dgram.src, &dgram.dst);
+        // As received (encrypted), and only once authenticated.
+        if state.capture_pcap() && !push_raw(ring, track, pkt, &dgram.src, &dgram.dst) {
+            cold.note_pcap_drop();
         }
         let media = if rtcp {
             media
@@ -604,15 +604,17 @@ impl Staged {
 
 /// Copy a raw packet for the call's pcap. Socket frames lack headers, so
 /// their addresses travel in front of the payload and the writer rebuilds
-/// IP/UDP headers.
+/// IP/UDP headers. False when the copy did not fit in the ring (the
+/// caller counts it for the track's `meta.json`).
 #[inline]
+#[must_use]
 fn push_raw(
     ring: &mut RecordProducer,
     track: TrackRef,
     pkt: &RxPacket<'_>,
     src: &SocketAddr,
     dst: &SocketAddr,
-) {
+) -> bool {
     let (aux, addr_block) = match pkt.frame {
         Frame::Ethernet => (0u32, None),
         Frame::Ip => (1, None),
@@ -624,7 +626,7 @@ fn push_raw(
     };
     let len = prefix.len() + pkt.data.len();
     if len > u16::MAX as usize || ring.free() < RecordProducer::size_of(len) {
-        return;
+        return false;
     }
     let h = Header {
         kind: Kind::Packet,
@@ -638,6 +640,7 @@ fn push_raw(
         aux,
     };
     ring.push(&h, &[prefix, pkt.data]);
+    true
 }
 
 /// Size of the address block in front of a socket frame's pcap record.
@@ -903,6 +906,18 @@ mod tests {
         Vec<Vec<RecordConsumer>>,
         crate::engine::CallHandle,
     ) {
+        one_call_with(ring_bytes, CallSetup::default())
+    }
+
+    fn one_call_with(
+        ring_bytes: Option<usize>,
+        setup: CallSetup,
+    ) -> (
+        Engine,
+        WorkerCore,
+        Vec<Vec<RecordConsumer>>,
+        crate::engine::CallHandle,
+    ) {
         let dflt = DataplaneConfig::default();
         let config = DataplaneConfig {
             port_range: PortRange::new(40000, 40200).unwrap(),
@@ -912,7 +927,7 @@ mod tests {
         };
         let (engine, mut cores, rings) = Engine::start_without_writers(config).unwrap();
         let core = cores.pop().unwrap();
-        let call = engine.open_call(CallSetup::default()).unwrap();
+        let call = engine.open_call(setup).unwrap();
         (engine, core, rings, call)
     }
 
@@ -1126,6 +1141,48 @@ mod tests {
                 report.ring_drops,
                 core.counters().dropped(DropReason::RingFull)
             );
+        }
+    }
+
+    #[test]
+    fn pcap_copies_that_miss_the_ring_are_counted_for_the_track() {
+        for burst in [false, true] {
+            let setup = CallSetup {
+                pcap: Some(true),
+                ..CallSetup::default()
+            };
+            let (engine, mut core, mut rings, call) = one_call_with(Some(64 << 10), setup);
+            engine
+                .add_track(
+                    &call,
+                    TrackSetup {
+                        payload_types: vec![(0, Codec::Pcmu)],
+                        bindings: vec![a(40000)],
+                        ..TrackSetup::default()
+                    },
+                )
+                .unwrap();
+            let frames: Vec<_> = (0..400)
+                .map(|s| rtp_from([127, 0, 0, 9], 40000, s))
+                .collect();
+            feed(&mut core, burst, &frames, 1_000_000_000, 20_000_000);
+            let got = drain(&mut rings[0][0]);
+            let copies = got.iter().filter(|(h, _)| h.kind == Kind::Packet).count() as u64;
+            assert!(
+                copies < 400,
+                "the ring cannot hold 400 copies and their audio"
+            );
+            engine.end_call(&call, 0).unwrap();
+            core.service();
+            let mut tail = drain(&mut rings[0][0]);
+            core.service();
+            tail.extend(drain(&mut rings[0][0]));
+            let (_, p) = tail
+                .iter()
+                .find(|(h, _)| h.kind == Kind::TrackEnd)
+                .expect("report");
+            let report = TrackReport::decode(p).unwrap();
+            assert_eq!(report.pcap_drops, 400 - copies, "burst {burst}");
         }
     }
 }

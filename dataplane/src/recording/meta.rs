@@ -84,6 +84,10 @@ pub struct TrackMeta {
     pub late: u64,
     /// Not written because the writer could not keep up.
     pub ring_drops: u64,
+    /// Missing from `call.pcap` (the raw copy did not fit in the ring to
+    /// the writer); the WAV may still hold them.
+    #[serde(default)]
+    pub pcap_drops: u64,
     /// Packets with a payload type the track cannot record.
     pub unsupported_packets: u64,
     pub dtmf_packets: u64,

@@ -960,6 +960,7 @@ fn fill_track_meta(m: &mut TrackMeta, t: &TrackRec) {
     m.reordered = r.reordered;
     m.late = r.late;
     m.ring_drops = r.ring_drops;
+    m.pcap_drops = r.pcap_drops;
     m.unsupported_packets = r.unsupported;
     m.dtmf_packets = r.events;
     m.rtcp_packets = r.rtcp_packets;
